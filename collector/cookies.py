@@ -1,0 +1,68 @@
+"""First-party visitor and session cookies, set by the collector itself.
+
+`fid_vid` is the visitor: 128 random bits, refreshed at each new visit, 13 months at most.
+`fid_sid` is the visit: a random session id and the time of the visitor's last event; a gap
+of more than the session timeout starts a new visit. Keeping the last-event time in the
+cookie makes the collector stateless (any worker, any host can answer) and lets the clock
+of the events, not of the request, decide where a visit ends.
+Both are HttpOnly (no script on the page, ours included, can read or leak them) and
+SameSite=Lax.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+VISITOR_COOKIE = "fid_vid"
+SESSION_COOKIE = "fid_sid"
+VISITOR_MAX_AGE = 396 * 24 * 3600  # 13 months
+VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
+SESSION_VALUE = re.compile(r"^([0-9a-f]{16})\.([0-9]{1,15})$")
+
+
+def new_visitor_id() -> str:
+    return os.urandom(16).hex()
+
+
+def new_session_id() -> str:
+    return os.urandom(8).hex()
+
+
+@dataclass
+class VisitState:
+    """Who is sending, and where their current visit stands, as the cookies tell it."""
+
+    visitor_id: str
+    session_id: str | None
+    last_ms: int
+    new_visit: bool = False
+
+    @classmethod
+    def from_cookies(cls, cookies: dict[str, str]) -> VisitState:
+        visitor = cookies.get(VISITOR_COOKIE, "")
+        if not VISITOR_ID.match(visitor):
+            return cls(new_visitor_id(), None, 0)
+        session = SESSION_VALUE.match(cookies.get(SESSION_COOKIE, ""))
+        if not session:
+            return cls(visitor, None, 0)
+        return cls(visitor, session.group(1), int(session.group(2)))
+
+    def session_for(self, ts_ms: int, timeout_ms: int) -> str:
+        """The session of an event at ts_ms: the current one, or a new one after an idle gap."""
+        if self.session_id is None or ts_ms - self.last_ms > timeout_ms:
+            self.session_id = new_session_id()
+            self.new_visit = True
+        self.last_ms = max(self.last_ms, ts_ms)
+        return self.session_id
+
+    def set_cookie_headers(self, secure: bool, domain: str, session_max_age: int) -> list[str]:
+        """Set-Cookie values: the session always, the visitor id when a visit starts (refresh)."""
+        flags = "; Path=/; HttpOnly; SameSite=Lax" + (f"; Domain={domain}" if domain else "") + (
+            "; Secure" if secure else ""
+        )
+        headers = [f"{SESSION_COOKIE}={self.session_id}.{self.last_ms}; Max-Age={session_max_age}{flags}"]
+        if self.new_visit:
+            headers.append(f"{VISITOR_COOKIE}={self.visitor_id}; Max-Age={VISITOR_MAX_AGE}{flags}")
+        return headers

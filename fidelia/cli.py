@@ -1,0 +1,69 @@
+"""The `fidelia` command line. Each verb is a thin shell over the packages."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from fidelia.errors import FideliaError
+from fidelia.settings import Settings
+
+log = logging.getLogger("fidelia")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from fidelia.app import build_app
+
+    app = build_app(settings)
+    # No access log: it would write client IPs, which Fidelia never stores.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from fidelia.store import Store
+
+    store = Store(settings.clickhouse_dsn)
+    try:
+        applied = store.migrate(settings.retention_days)
+    finally:
+        store.close()
+    print("applied: " + ", ".join(applied) if applied else "store is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fidelia", description="Tracking and customer profiles for e-shops.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    serve = verbs.add_parser("serve", help="run the collector and APIs (migrates the store first)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    migrate = verbs.add_parser("migrate", help="apply the sql/ migrations (idempotent)")
+    migrate.set_defaults(run=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        run: Callable[[argparse.Namespace, Settings], int] = args.run
+        return run(args, settings)
+    except FideliaError as exc:
+        print(f"fidelia: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

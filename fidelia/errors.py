@@ -1,0 +1,112 @@
+"""The one exception tree of Fidelia.
+
+Errors that reach HTTP carry a status and a short machine code; one handler in the app
+turns them into `{"error": {"code", "message", "field"}}`. The CLI prints the message and
+exits non-zero. Messages name the field and the bad value and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class FideliaError(Exception):
+    """Base of every error Fidelia raises on purpose."""
+
+    status = 500
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class InvalidSetting(FideliaError):
+    """A `FIDELIA_*` environment variable holds a value that cannot be used."""
+
+    code = "invalid_setting"
+
+
+class InvalidSitesConfig(FideliaError):
+    """The sites file is missing, unreadable or malformed."""
+
+    code = "invalid_sites_config"
+
+
+class StoreUnavailable(FideliaError):
+    """ClickHouse cannot be reached or refused the statement."""
+
+    status = 503
+    code = "store_unavailable"
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process (usually a running `fidelia serve`) holds the embedded store."""
+
+    code = "store_locked"
+
+
+class BadRequest(FideliaError):
+    """The request cannot be read at all."""
+
+    status = 400
+    code = "bad_request"
+
+
+class InvalidJSON(BadRequest):
+    """The body is not valid JSON."""
+
+    code = "invalid_json"
+
+
+class InvalidEvent(FideliaError):
+    """The batch is readable but an event in it breaks the wire format."""
+
+    status = 422
+    code = "invalid_event"
+
+
+class TooManyEvents(InvalidEvent):
+    """More events in one batch than `FIDELIA_MAX_BATCH_EVENTS`."""
+
+    code = "too_many_events"
+
+
+class BodyTooLarge(FideliaError):
+    """The body is larger than `FIDELIA_MAX_BODY_BYTES`."""
+
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedContentType(FideliaError):
+    """The body is not sent as `application/json` or `text/plain`."""
+
+    status = 415
+    code = "unsupported_content_type"
+
+
+class UnknownSite(FideliaError):
+    """The `site_id` is not in the sites config."""
+
+    status = 404
+    code = "unknown_site"
+
+
+class OriginNotAllowed(FideliaError):
+    """The browser's Origin is not in the site's allowed origins."""
+
+    status = 403
+    code = "origin_not_allowed"
+
+
+class SpoolFull(FideliaError):
+    """The on-disk spool cannot take more events (disk full)."""
+
+    status = 503
+    code = "spool_full"

@@ -1,0 +1,155 @@
+"""Settings: every knob of Fidelia, read once from `FIDELIA_*` environment variables.
+
+Each setting is declared once below (name, default, parser, help text); `docs/settings.md`
+documents every one of them and a test keeps the two in step. Nothing else in the code
+reads `os.environ`: the entry point builds `Settings.from_env()` and passes it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fidelia.errors import InvalidSetting
+
+COOKIE_SECURE_CHOICES = ("auto", "always", "never")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a whole number above 0")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        lowered = raw.strip().lower()
+        if lowered not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return lowered
+
+    return parse
+
+
+def _dsn(raw: str) -> str:
+    if not raw.startswith(("chdb://", "http://", "https://")):
+        raise ValueError("must start with chdb:// (embedded) or http(s):// (a ClickHouse server)")
+    return raw
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One public setting: the field it fills, its default, how to parse it, what it is for."""
+
+    field: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "FIDELIA_" + self.field.upper()
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("clickhouse_dsn", "chdb://./var/clickhouse", _dsn,
+                "Where events and profiles live. `chdb://PATH` is embedded ClickHouse in this process "
+                "(relative paths are taken from the working directory); "
+                "`http://user:password@host:8123/database` is a ClickHouse server."),
+    SettingSpec("data_dir", "./var", Path,
+                "Everything the service writes besides ClickHouse: the event spool, the serving snapshot."),
+    SettingSpec("sites_file", "", str,
+                "TOML file listing the sites (ids, allowed origins, rubrique URL rules, consent mode). "
+                "Empty: the built-in `demo` site only."),
+    SettingSpec("flush_rows", "2000", _positive_int,
+                "The collector inserts its buffer into ClickHouse once it holds this many events..."),
+    SettingSpec("flush_interval", "1.0", _positive_float,
+                "...or once this many seconds have passed since the last insert, whichever comes first."),
+    SettingSpec("retry_max_seconds", "30", _positive_float,
+                "Longest pause between two attempts to replay the spool while ClickHouse is unreachable."),
+    SettingSpec("max_body_bytes", "16384", _positive_int,
+                "Largest `/collect` body accepted; a larger one gets 413."),
+    SettingSpec("max_batch_events", "50", _positive_int,
+                "Most events in one `/collect` batch; more gets 422."),
+    SettingSpec("max_event_age_days", "31", _positive_int,
+                "An event's own `ts` may be at most this many days old (offline queues, server-side "
+                "trackers); older is refused with 422. A `ts` in the future is clamped to the server clock."),
+    SettingSpec("session_timeout_minutes", "30", _positive_int,
+                "A visit ends after this many minutes without an event; the next event starts a new session."),
+    SettingSpec("retention_days", "760", _positive_int,
+                "Events older than this are removed by a ClickHouse TTL (default: 25 months)."),
+    SettingSpec("cookie_domain", "", str,
+                "Domain attribute of the visitor cookies, e.g. `.shop.example` to share them across "
+                "sub-domains. Empty: the collector's own host."),
+    SettingSpec("cookie_secure", "auto", _choice(*COOKIE_SECURE_CHOICES),
+                "`Secure` flag on cookies: `auto` sets it when the request came over HTTPS, "
+                "`always` or `never` force it."),
+    SettingSpec("trust_proxy", "false", _bool,
+                "Trust `X-Forwarded-Proto` from a reverse proxy in front of the collector "
+                "(only when one is, or clients could forge it)."),
+    SettingSpec("log_level", "info", _choice(*LOG_LEVELS), "Log verbosity."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The typed settings, built once in the entry point and passed down."""
+
+    clickhouse_dsn: str
+    data_dir: Path
+    sites_file: str
+    flush_rows: int
+    flush_interval: float
+    retry_max_seconds: float
+    max_body_bytes: int
+    max_batch_events: int
+    max_event_age_days: int
+    session_timeout_minutes: int
+    retention_days: int
+    cookie_domain: str
+    cookie_secure: str
+    trust_proxy: bool
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every `FIDELIA_*` setting; a bad value stops here, naming the variable and the value."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in SPECS:
+            raw = env.get(spec.env, spec.default)
+            try:
+                values[spec.field] = spec.parse(raw)
+            except ValueError as exc:
+                raise InvalidSetting(f"{spec.env}={raw!r} is not valid: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"

@@ -1,0 +1,185 @@
+"""The one module that talks to ClickHouse.
+
+Embedded (`chdb://PATH`, the default) and server (`http://…`) stores go through the same
+clickhouse-connect client API and the same SQL, so everything above this module is blind
+to where the data lives. Statements are loaded by name from `sql/` and run with bound
+parameters only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from fidelia.errors import FideliaError, StoreLocked, StoreUnavailable
+from sql import SQL_DIR
+
+log = logging.getLogger(__name__)
+
+MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+LOCK_HINT = "Cannot lock file"
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of `sql/queries/NAME.sql` (or `sql/NAME.sql` for a path like `reports/x`)."""
+    path = SQL_DIR / "queries" / f"{name}.sql"
+    if not path.exists():
+        path = SQL_DIR / f"{name}.sql"
+    return path.read_text()
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a migration file on `;` once `--` comments are gone (migrations hold no `;` in strings)."""
+    lines = [line.split("--", 1)[0] if not line.lstrip().startswith("--") else "" for line in text.splitlines()]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def migration_files() -> list[tuple[int, str, Path]]:
+    found = []
+    for path in sorted((SQL_DIR / "migrations").glob("*.sql")):
+        match = MIGRATION_NAME.match(path.name)
+        if not match:
+            raise FideliaError(f"migration file {path.name} is not named NNNN_name.sql")
+        found.append((int(match.group(1)), match.group(2), path))
+    return found
+
+
+def embedded_path(dsn: str) -> Path | None:
+    """The absolute directory of an embedded store, or None for a server DSN."""
+    if not dsn.startswith("chdb://"):
+        return None
+    return Path(dsn.removeprefix("chdb://")).expanduser().resolve()
+
+
+def held_by_another_process(path: Path) -> bool:
+    """Whether an embedded ClickHouse in another process holds PATH (it flocks PATH/status).
+
+    Asked before opening, because chdb reports a held store only as a generic start-up
+    failure (after printing the real reason on stderr)."""
+    status = path / "status"
+    if not status.exists():
+        return False
+    with status.open("rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+class Store:
+    """A connection to ClickHouse, embedded or server, shared by every part of one process."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.path = embedded_path(dsn)
+        self._lock = threading.Lock()
+        try:
+            if self.path is not None:
+                self.path.mkdir(parents=True, exist_ok=True)
+                if held_by_another_process(self.path):
+                    raise StoreLocked(self._locked_message())
+                self.client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
+            else:
+                self.client = clickhouse_connect.get_client(dsn=dsn)
+        except FideliaError:
+            raise
+        except Exception as exc:
+            raise self._explain(exc) from None
+
+    @property
+    def embedded(self) -> bool:
+        return self.path is not None
+
+    def _explain(self, exc: Exception) -> FideliaError:
+        text = str(exc)
+        if LOCK_HINT in text or (self.path is not None and held_by_another_process(self.path)):
+            return StoreLocked(self._locked_message())
+        where = self.path if self.embedded else self.dsn.split("@")[-1]
+        return StoreUnavailable(f"ClickHouse at {where} failed: {text.strip().splitlines()[0][:300]}")
+
+    def _locked_message(self) -> str:
+        return (f"the embedded store {self.path} is held by another process (is `fidelia serve` running?). "
+                "Stop it, or point FIDELIA_CLICKHOUSE_DSN at another path.")
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- statements by name ------------------------------------------------------------
+
+    def query(self, name: str, /, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows of the named query with its parameters bound."""
+        try:
+            return list(self.client.query(load_sql(name), parameters=params).result_rows)
+        except ClickHouseError as exc:
+            raise self._explain(exc) from None
+
+    def query_arrow(self, name: str, /, **params: Any) -> pa.Table:
+        try:
+            return self.client.query_arrow(load_sql(name), parameters=params)
+        except ClickHouseError as exc:
+            raise self._explain(exc) from None
+
+    def command(self, name: str, /, **params: Any) -> None:
+        self.run_statement(load_sql(name), params)
+
+    def run_statement(self, statement: str, params: Mapping[str, Any] | None = None) -> None:
+        try:
+            self.client.command(statement, parameters=dict(params or {}))
+        except ClickHouseError as exc:
+            raise self._explain(exc) from None
+
+    def insert_arrow(self, table: str, data: pa.Table, dedupe_token: str | None = None) -> None:
+        """Insert an Arrow table; with a token, a second insert with the same token is skipped."""
+        settings = {"insert_deduplication_token": dedupe_token} if dedupe_token else {}
+        try:
+            self.client.insert_arrow(table, data, settings=settings)
+        except ClickHouseError as exc:
+            raise self._explain(exc) from None
+
+    # --- meta and migrations -------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("meta_get", key=key)
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.command("meta_set", key=key, value=value)
+
+    def applied_migrations(self) -> set[int]:
+        return {row[0] for row in self.query("migrations_applied")}
+
+    def migrate(self, retention_days: int) -> list[str]:
+        """Apply the migrations not applied yet, then the retention TTL if it changed.
+
+        Returns the names of what was applied, empty when the store was up to date.
+        """
+        with self._lock:
+            self.command("migrations_create")
+            applied = self.applied_migrations()
+            done = []
+            for version, name, path in migration_files():
+                if version in applied:
+                    continue
+                for statement in split_statements(path.read_text()):
+                    self.run_statement(statement)
+                self.command("migrations_record", version=version, name=name)
+                done.append(f"{version:04d}_{name}")
+            if self.get_meta("retention_days") != str(retention_days):
+                self.command("events_set_ttl", retention_days=retention_days)
+                self.set_meta("retention_days", str(retention_days))
+                done.append(f"retention TTL {retention_days} days")
+            return done
+

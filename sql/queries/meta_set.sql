@@ -1,0 +1,1 @@
+INSERT INTO fidelia_meta (key, value) VALUES ({key:String}, {value:String})

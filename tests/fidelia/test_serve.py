@@ -1,0 +1,95 @@
+"""`fidelia serve` as a real process: SIGTERM flushes every buffered event; the CLI explains
+a held store and a bad setting instead of failing with a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import FIREFOX, free_port, read_store_in_subprocess
+
+FIDELIA = [sys.executable, "-m", "fidelia.cli"]
+pytestmark = pytest.mark.slow
+
+
+def env_for(data: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "FIDELIA_DATA_DIR": str(data), "FIDELIA_CLICKHOUSE_DSN": f"chdb://{data}/clickhouse",
+            **extra}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    port = free_port()
+    # A flush interval far longer than the test: every event is still buffered at SIGTERM.
+    env = env_for(tmp_path, FIDELIA_FLUSH_INTERVAL="600", FIDELIA_FLUSH_ROWS="100000")
+    proc = subprocess.Popen([*FIDELIA, "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            output = proc.communicate()[0]
+            pytest.fail("fidelia serve did not start: " + output)
+        time.sleep(0.2)
+    yield proc, base, tmp_path
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def test_sigterm_flushes_buffered_events(served) -> None:
+    proc, base, data = served
+    with httpx.Client(base_url=base, headers={"User-Agent": FIREFOX}) as client:
+        for i in range(25):
+            response = client.post("/collect", json={"site_id": "demo", "events": [
+                {"type": "pageview", "url": f"https://shop.example/shop/r/chaussures/{i}"},
+                {"type": "product_view", "url": f"https://shop.example/p/{i}", "product_id": f"p{i}"}]})
+            assert response.status_code == 204
+        assert client.get("/healthz").json()["buffered_events"] == 50
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status says SIGTERM.
+    assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in (proc.stdout.read() if proc.stdout else "")
+    rows = read_store_in_subprocess(data / "clickhouse",
+                                    "SELECT count(), uniqExact(event_id), uniqExact(visitor_id) FROM events")
+    assert rows == [[50, 50, 1]]
+    assert list((data / "spool").glob("*.seg")) == []
+
+
+def test_cli_says_the_store_is_held_by_the_server(served) -> None:
+    _, _, data = served
+    out = subprocess.run([*FIDELIA, "migrate"], env=env_for(data), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert "held by another process" in out.stderr and "fidelia serve" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_setting_stops_start_up_with_its_name(tmp_path: Path) -> None:
+    out = subprocess.run([*FIDELIA, "serve"], env=env_for(tmp_path, FIDELIA_FLUSH_ROWS="lots"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "FIDELIA_FLUSH_ROWS='lots'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    first = subprocess.run([*FIDELIA, "migrate"], env=env_for(tmp_path), capture_output=True, text=True, timeout=120)
+    second = subprocess.run([*FIDELIA, "migrate"], env=env_for(tmp_path), capture_output=True, text=True, timeout=120)
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert "0001_events" in first.stdout
+    assert second.stdout.strip() == "store is up to date"
