@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -11,6 +14,22 @@ from fidelia.errors import FideliaError
 from fidelia.settings import Settings
 
 log = logging.getLogger("fidelia")
+PR_SET_PDEATHSIG = 1
+
+
+def stop_with_parent() -> None:
+    """Ask Linux to send us SIGTERM when the process that started us dies.
+
+    An orphaned `fidelia serve` would go on holding the embedded store, and every later
+    command would find it locked; with this, a dead launcher (a killed shell, a wrapper
+    script) ends in the same graceful, flushing shutdown as a plain SIGTERM.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the launcher died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,6 +38,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from fidelia.app import build_app
 
     app = build_app(settings)
+    if settings.stop_with_parent:
+        stop_with_parent()
     # No access log: it would write client IPs, which Fidelia never stores.
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False,
                 timeout_graceful_shutdown=10)

@@ -109,6 +109,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("trust_proxy", "false", _bool,
                 "Trust `X-Forwarded-Proto` from a reverse proxy in front of the collector "
                 "(only when one is, or clients could forge it)."),
+    SettingSpec("stop_with_parent", "true", _bool,
+                "`fidelia serve` shuts down (flushing, as on SIGTERM) when the process that started it dies, "
+                "rather than hold the embedded store as an orphan. Set false to run it detached "
+                "(`nohup fidelia serve &`)."),
     SettingSpec("log_level", "info", _choice(*LOG_LEVELS), "Log verbosity."),
 )
 
@@ -131,6 +135,7 @@ class Settings:
     cookie_domain: str
     cookie_secure: str
     trust_proxy: bool
+    stop_with_parent: bool
     log_level: str
 
     @classmethod

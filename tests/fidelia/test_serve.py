@@ -93,3 +93,49 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     assert first.returncode == second.returncode == 0, first.stderr
     assert "0001_events" in first.stdout
     assert second.stdout.strip() == "store is up to date"
+
+
+def test_server_whose_launcher_dies_shuts_down_and_flushes(tmp_path: Path) -> None:
+    # A wrapper shell starts the server and is then killed outright: the server must not live
+    # on as an orphan holding the store, and what it had buffered must be stored.
+    port = free_port()
+    env = env_for(tmp_path, FIDELIA_FLUSH_INTERVAL="600", FIDELIA_FLUSH_ROWS="100000")
+    cmd = " ".join([*FIDELIA, "serve", "--port", str(port)])
+    wrapper = subprocess.Popen(["bash", "-c", f"{cmd} >{tmp_path}/server.log 2>&1 & echo $!; wait"], env=env,
+                               cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    server_pid = int(wrapper.stdout.readline()) if wrapper.stdout else 0
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert time.time() < deadline, (tmp_path / "server.log").read_text()
+        event = {"type": "pageview", "url": "https://shop.example/shop/r/sacs"}
+        for _ in range(7):
+            httpx.post(base + "/collect", json={"site_id": "demo", "events": [event]}, headers={"User-Agent": FIREFOX})
+        wrapper.kill()
+        wrapper.wait()
+        deadline = time.time() + 60
+        while _alive(server_pid):
+            assert time.time() < deadline, "server outlived its launcher"
+            time.sleep(0.2)
+    finally:
+        if wrapper.stdout:
+            wrapper.stdout.close()
+        if _alive(server_pid):
+            os.kill(server_pid, signal.SIGKILL)
+    assert read_store_in_subprocess(tmp_path / "clickhouse", "SELECT count() FROM events") == [[7]]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by init) counts as gone.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
