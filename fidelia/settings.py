@@ -84,9 +84,10 @@ SPECS: tuple[SettingSpec, ...] = (
                 "TOML file listing the sites (ids, allowed origins, rubrique URL rules, consent mode). "
                 "Empty: the built-in `demo` site only."),
     SettingSpec("flush_rows", "2000", _positive_int,
-                "The collector inserts its buffer into ClickHouse once it holds this many events..."),
+                "The collector inserts its buffer into ClickHouse once it holds this many events "
+                "(or at the flush interval, whichever comes first)."),
     SettingSpec("flush_interval", "1.0", _positive_float,
-                "...or once this many seconds have passed since the last insert, whichever comes first."),
+                "Longest time, in seconds, an accepted event waits in the buffer before its insert."),
     SettingSpec("retry_max_seconds", "30", _positive_float,
                 "Longest pause between two attempts to replay the spool while ClickHouse is unreachable."),
     SettingSpec("max_body_bytes", "16384", _positive_int,

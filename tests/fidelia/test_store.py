@@ -1,0 +1,56 @@
+"""The store on real embedded ClickHouse: migrations, the public events columns, the table layout."""
+
+from __future__ import annotations
+
+from fidelia.store import Store, migration_files, split_statements
+
+# ../shared/DESIGN.md, "Events table": analysts query these names directly.
+CONTRACT_COLUMNS = {
+    "event_id", "ts", "received_at", "site_id", "visitor_id", "session_id", "customer_id", "event_type", "url",
+    "path", "referrer", "utm_source", "utm_medium", "utm_campaign", "rubrique", "product_id", "price", "quantity",
+    "order_id", "revenue", "browser", "os", "device_type", "is_bot", "consent", "props",
+}
+
+
+def test_events_table_has_the_contract_columns(store: Store) -> None:
+    columns = dict(store.client.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'events'").result_rows)
+    assert set(columns) >= CONTRACT_COLUMNS
+    assert columns["is_bot"] == "UInt8"
+    assert columns["event_type"] == columns["rubrique"] == "LowCardinality(String)"
+
+
+def test_events_table_layout_starts_with_the_tenant(store: Store) -> None:
+    sorting, partition, create = store.client.query(
+        "SELECT sorting_key, partition_key, create_table_query FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'events'").result_rows[0]
+    assert sorting == "site_id, visitor_id, ts"
+    assert partition == "toYYYYMM(ts)"
+    assert "TTL toDateTime(ts) + toIntervalDay(" in create
+
+
+def test_migrate_twice_changes_nothing(store: Store) -> None:
+    assert store.migrate(retention_days=760) == []
+    assert store.applied_migrations() == {version for version, _, _ in migration_files()}
+
+
+def test_changed_retention_is_applied_once(store: Store) -> None:
+    try:
+        assert store.migrate(retention_days=400) == ["retention TTL 400 days"]
+        assert store.migrate(retention_days=400) == []
+        create = store.client.query("SELECT create_table_query FROM system.tables "
+                                    "WHERE database = currentDatabase() AND name = 'events'").result_rows[0][0]
+        assert "400" in create
+    finally:
+        store.migrate(retention_days=760)
+
+
+def test_split_statements_ignores_comments() -> None:
+    text = "-- a; comment\nCREATE TABLE a (x UInt8) ENGINE = Memory; -- trailing; note\n\nSELECT 1;\n"
+    assert split_statements(text) == ["CREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1"]
+
+
+def test_named_query_binds_parameters(store: Store) -> None:
+    store.set_meta("test-key", "it's; DROP TABLE events")
+    assert store.get_meta("test-key") == "it's; DROP TABLE events"
+    assert store.get_meta("never-set") is None
