@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/fidelia serve
+	$(BIN)/fidelia serve --demo
 
 test: $(STAMP)
 	$(BIN)/ruff check fidelia collector profiles recommender sql loadtests tests

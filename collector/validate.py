@@ -17,6 +17,9 @@ from fidelia.errors import InvalidEvent, InvalidJSON, TooManyEvents
 EVENT_TYPES = frozenset({
     "pageview", "product_view", "add_to_cart", "remove_from_cart", "purchase", "search",
     "identify", "survey", "complaint",
+    # the recommender's own measurement: an offer shown (props: slot, strategy, holdout, products)
+    # and one of its products clicked (product_id; props: slot, strategy, holdout)
+    "reco_impression", "reco_click",
 })
 MAX_URL = 2048
 MAX_ID = 128
@@ -152,7 +155,7 @@ def _check_event(e: EventIn, at: str) -> None:
 
 
 def _check_by_type(e: EventIn, at: str) -> None:
-    if e.type in ("product_view", "add_to_cart", "remove_from_cart") and not e.product_id:
+    if e.type in ("product_view", "add_to_cart", "remove_from_cart", "reco_click") and not e.product_id:
         raise InvalidEvent(f"{at}.product_id is required for {e.type}", field=f"{at}.product_id")
     if e.type == "purchase" and not e.order_id:
         raise InvalidEvent(f"{at}.order_id is required for a purchase", field=f"{at}.order_id")

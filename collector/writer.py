@@ -20,7 +20,7 @@ from typing import Any
 from collector.enrich import rows_to_arrow
 from collector.metrics import CollectorMetrics
 from collector.spool import CorruptSegment, Segment, Spool, read_segment
-from fidelia.errors import SpoolFull, StoreUnavailable
+from fidelia.errors import SpoolFull, StoreError
 from fidelia.store import Store
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class EventWriter:
             try:
                 if rows:
                     self.store.insert_arrow(EVENTS_TABLE, rows_to_arrow(rows), dedupe_token=name)
-            except StoreUnavailable as exc:
+            except StoreError as exc:
                 if name not in self._failed:
                     self._failed.add(name)
                     self.metrics.events_spooled += len(rows)

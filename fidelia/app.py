@@ -7,6 +7,8 @@ JSON error responses.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,10 +25,14 @@ from collector.app import CollectorEndpoints
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from collector.writer import EventWriter
+from fidelia.auth import ApiKeys
 from fidelia.errors import FideliaError
+from fidelia.openapi import openapi_document
 from fidelia.settings import Settings
 from fidelia.sites import SiteRegistry
 from fidelia.store import Store
+from recommender.api import ProfileAPI
+from recommender.serving import SnapshotReader
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +57,14 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
-def build_app(settings: Settings, store: Store | None = None, clock: Callable[[], float] = time.time) -> Starlette:
+def build_app(
+    settings: Settings,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    demo: bool = False,
+) -> Starlette:
     """The whole service as one ASGI app. Without a store, the configured one is opened and
-    migrated now, and closed when the app shuts down."""
+    migrated now, and closed when the app shuts down. `demo` adds the demo shop under /shop."""
     sites = SiteRegistry.load(settings.sites_file)
     owns_store = store is None
     store = store if store is not None else open_store(settings)
@@ -62,13 +73,19 @@ def build_app(settings: Settings, store: Store | None = None, clock: Callable[[]
                          settings.flush_interval, settings.retry_max_seconds)
     services = Services(settings, store, sites, metrics, writer)
     collector = CollectorEndpoints(settings, sites, writer, metrics, clock)
+    reader = SnapshotReader(settings.snapshot_path)
+    api = ProfileAPI(settings, sites, reader, ApiKeys.parse(settings.api_keys), clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await writer.start()
+        scheduler = ProfilesSchedule(store, settings, [site.site_id for site in sites])
+        if settings.profiles_every_minutes:
+            scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await writer.stop()
             if owns_store:
                 store.close()
@@ -80,11 +97,63 @@ def build_app(settings: Settings, store: Store | None = None, clock: Callable[[]
     async def prometheus(request: Request) -> Response:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    routes = [*collector.routes(), Route("/healthz", healthz), Route("/metrics", prometheus)]
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    routes = [*collector.routes(), *api.routes(), Route("/healthz", healthz), Route("/metrics", prometheus),
+              Route("/openapi.json", openapi)]
+    if demo:
+        from fidelia.demo.catalog import load_demo_catalog
+        from fidelia.demo.shop import shop_routes
+
+        load_demo_catalog(store)
+        routes += shop_routes()
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={FideliaError: fidelia_error, Exception: unexpected_error})
     app.state.services = services
     return app
+
+
+class ProfilesSchedule:
+    """Incremental profile rebuilds every FIDELIA_PROFILES_EVERY_MINUTES, in a worker thread so the
+    collector keeps answering meanwhile. Stopping waits for a rebuild in progress: the store
+    must not close under it."""
+
+    def __init__(self, store: Store, settings: Settings, site_ids: list[str]) -> None:
+        self.store = store
+        self.settings = settings
+        self.site_ids = site_ids
+        self._task: asyncio.Task[None] | None = None
+        self._running: asyncio.Future[object] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="fidelia-profiles")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                await self._running
+
+    async def _loop(self) -> None:
+        from profiles.job import rebuild_profiles
+
+        while True:
+            await asyncio.sleep(self.settings.profiles_every_minutes * 60)
+            self._running = asyncio.ensure_future(asyncio.to_thread(rebuild_profiles, self.store, self.settings,
+                                                                   sites=self.site_ids))
+            try:
+                await asyncio.shield(self._running)
+            except FideliaError as exc:
+                log.error("scheduled profiles rebuild failed: %s", exc.message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the schedule must survive a bad run; the next one retries
+                log.exception("scheduled profiles rebuild failed")
+            self._running = None
 
 
 async def fidelia_error(request: Request, exc: Exception) -> Response:

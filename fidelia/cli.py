@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time
 
 from fidelia.errors import FideliaError
 from fidelia.settings import Settings
@@ -37,7 +38,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from fidelia.app import build_app
 
-    app = build_app(settings)
+    app = build_app(settings, demo=args.demo)
     if settings.stop_with_parent:
         stop_with_parent()
     # No access log: it would write client IPs, which Fidelia never stores.
@@ -58,6 +59,95 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from fidelia.demo.simulator import simulate_command
+
+    return simulate_command(args, settings)
+
+
+def cmd_profiles_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from fidelia.sites import SiteRegistry
+    from fidelia.store import Store
+    from profiles.job import Progress, rebuild_profiles
+
+    site_ids = [site.site_id for site in SiteRegistry.load(settings.sites_file)]
+    store = Store(settings.clickhouse_dsn)
+    try:
+        store.migrate(settings.retention_days)
+        results = rebuild_profiles(store, settings, full=args.full, as_of=args.as_of, sites=site_ids,
+                                   progress=Progress())
+    finally:
+        store.close()
+    for result in results:
+        print(f"{result.site_id}: {result.mode} rebuild, {result.visitors} visitor profiles, "
+              f"{result.customers} customer profiles in {result.seconds:.1f} s")
+    if not results:
+        print("no events yet: nothing to rebuild")
+    return 0
+
+
+def cmd_import_orders(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from fidelia.sites import SiteRegistry
+    from fidelia.store import Store
+    from profiles.orders_import import import_orders
+
+    SiteRegistry.load(settings.sites_file).get(args.site)
+    store = Store(settings.clickhouse_dsn)
+    try:
+        store.migrate(settings.retention_days)
+        report = import_orders(store, Path(args.file), args.site, skip_bad_rows=args.skip_bad_rows)
+    finally:
+        store.close()
+    for line in report.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(f"{report.loaded} orders loaded into site {args.site}" +
+          (f", {len(report.skipped)} bad rows skipped" if report.skipped else ""))
+    return 0
+
+
+def cmd_import_catalog(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from fidelia.sites import SiteRegistry
+    from fidelia.store import Store
+    from recommender.catalog_import import import_catalog
+
+    SiteRegistry.load(settings.sites_file).get(args.site)
+    store = Store(settings.clickhouse_dsn)
+    try:
+        store.migrate(settings.retention_days)
+        loaded = import_catalog(store, Path(args.file), args.site)
+    finally:
+        store.close()
+    print(f"{loaded} products loaded into the catalog of site {args.site}")
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
+    from fidelia.auth import SCOPES, new_key
+
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in SCOPES]
+    if not scopes or unknown:
+        print(f"fidelia: --scopes takes a comma-separated list of {', '.join(SCOPES)}", file=sys.stderr)
+        return 2
+    key, entry = new_key(scopes)
+    print(f"key (give it to the client; it is shown once and not stored): {key}")
+    print(f"add to FIDELIA_API_KEYS (comma-separated with the others):    {entry}")
+    return 0
+
+
+def as_of_date(text: str) -> datetime:
+    """`--as-of 2026-03-31`: the profiles as they stood at the end of that day (UTC)."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+    return datetime.combine(day, time(23, 59, 59, 999000), tzinfo=UTC)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fidelia", description="Tracking and customer profiles for e-shops.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
@@ -65,10 +155,44 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the collector and APIs (migrates the store first)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--demo", action="store_true", help="also serve the demo shop under /shop")
     serve.set_defaults(run=cmd_serve)
 
     migrate = verbs.add_parser("migrate", help="apply the sql/ migrations (idempotent)")
     migrate.set_defaults(run=cmd_migrate)
+
+    profiles = verbs.add_parser("profiles", help="visitor and customer profiles")
+    profile_verbs = profiles.add_subparsers(dest="profiles_verb", required=True, metavar="COMMAND")
+    rebuild = profile_verbs.add_parser("rebuild", help="rebuild profiles (incremental unless --full or --as-of)")
+    rebuild.add_argument("--full", action="store_true", help="recompute every visitor from all events")
+    rebuild.add_argument("--as-of", type=as_of_date, metavar="DATE",
+                         help="rebuild as if today were DATE (YYYY-MM-DD, end of day UTC); implies --full")
+    rebuild.set_defaults(run=cmd_profiles_rebuild)
+
+    keys = verbs.add_parser("keys", help="API keys for the server routes")
+    key_verbs = keys.add_subparsers(dest="keys_verb", required=True, metavar="COMMAND")
+    new = key_verbs.add_parser("new", help="make a key; prints it once, and the FIDELIA_API_KEYS entry for it")
+    new.add_argument("--scopes", default="profiles", help="comma-separated: profiles, reports, admin")
+    new.set_defaults(run=cmd_keys_new)
+
+    orders = verbs.add_parser("import-orders", help="load past orders (CSV or Parquet) so history counts")
+    orders.add_argument("file", help="customer_id, order_id, ordered_at, amount (+ optional items) per row")
+    orders.add_argument("--site", default="demo", help="site the orders belong to (default demo)")
+    orders.add_argument("--skip-bad-rows", action="store_true", help="load the good rows, report the bad ones")
+    orders.set_defaults(run=cmd_import_orders)
+
+    catalog = verbs.add_parser("import-catalog", help="load or update the product catalog (CSV or JSON feed)")
+    catalog.add_argument("file", help="product_id, name, rubrique, price, url (+ optional in_stock, is_new)")
+    catalog.add_argument("--site", default="demo", help="site the catalog belongs to (default demo)")
+    catalog.set_defaults(run=cmd_import_catalog)
+
+    simulate = verbs.add_parser("simulate", help="realistic shop traffic, over HTTP or bulk-loaded into the store")
+    simulate.add_argument("--visitors", type=int, required=True, help="how many simulated visitors")
+    simulate.add_argument("--days", type=int, required=True, help="over how many days, ending now")
+    simulate.add_argument("--seed", type=int, default=1, help="same seed, same traffic (default 1)")
+    simulate.add_argument("--url", help="send through the collector at this base URL (else bulk-load the store)")
+    simulate.add_argument("--site", default="demo", help="site id the events belong to (default demo)")
+    simulate.set_defaults(run=cmd_simulate)
     return parser
 
 

@@ -38,8 +38,14 @@ class InvalidSitesConfig(FideliaError):
     code = "invalid_sites_config"
 
 
-class StoreUnavailable(FideliaError):
-    """ClickHouse cannot be reached or refused the statement."""
+class StoreError(FideliaError):
+    """ClickHouse refused a statement."""
+
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """ClickHouse cannot be reached."""
 
     status = 503
     code = "store_unavailable"

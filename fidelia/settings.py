@@ -27,6 +27,27 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be a share between 0 and 1")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0:
@@ -101,6 +122,13 @@ SPECS: tuple[SettingSpec, ...] = (
                 "A visit ends after this many minutes without an event; the next event starts a new session."),
     SettingSpec("retention_days", "760", _positive_int,
                 "Events older than this are removed by a ClickHouse TTL (default: 25 months)."),
+    SettingSpec("attrition_days", "180", _positive_int,
+                "A customer who has not bought for this many days is counted as lost (attrition)."),
+    SettingSpec("interest_half_life_days", "30", _positive_float,
+                "An interest signal (page view, product view, cart, purchase) counts half as much after this "
+                "many days."),
+    SettingSpec("profiles_every_minutes", "60", _non_negative_float,
+                "`fidelia serve` rebuilds profiles (incrementally) this often in the background; 0 turns it off."),
     SettingSpec("cookie_domain", "", str,
                 "Domain attribute of the visitor cookies, e.g. `.shop.example` to share them across "
                 "sub-domains. Empty: the collector's own host."),
@@ -114,6 +142,16 @@ SPECS: tuple[SettingSpec, ...] = (
                 "`fidelia serve` shuts down (flushing, as on SIGTERM) when the process that started it dies, "
                 "rather than hold the embedded store as an orphan. Set false to run it detached "
                 "(`nohup fidelia serve &`)."),
+    SettingSpec("api_keys", "", str,
+                "API keys for the server routes, as `scope+scope=<sha256>` entries separated by commas; "
+                "`fidelia keys new --scopes profiles,reports` makes one. Scopes: profiles, reports, admin."),
+    SettingSpec("reco_holdout", "0.10", _share,
+                "Share of visitors (stable per visitor) who get the popularity baseline instead of the "
+                "personalised offer, to measure what personalisation brings."),
+    SettingSpec("reco_max_share", "0.6", _share,
+                "At most this share of an offer's items from one rubrique (diversity)."),
+    SettingSpec("reco_exclude_bought_days", "90", _non_negative_int,
+                "Never recommend a product the customer bought within this many days."),
     SettingSpec("log_level", "info", _choice(*LOG_LEVELS), "Log verbosity."),
 )
 
@@ -133,10 +171,17 @@ class Settings:
     max_event_age_days: int
     session_timeout_minutes: int
     retention_days: int
+    attrition_days: int
+    interest_half_life_days: float
+    profiles_every_minutes: float
     cookie_domain: str
     cookie_secure: str
     trust_proxy: bool
     stop_with_parent: bool
+    api_keys: str
+    reco_holdout: float
+    reco_max_share: float
+    reco_exclude_bought_days: int
     log_level: str
 
     @classmethod
@@ -159,3 +204,7 @@ class Settings:
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.data_dir / "snapshot" / "profiles.duckdb"

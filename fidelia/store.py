@@ -19,9 +19,9 @@ from typing import Any
 
 import clickhouse_connect
 import pyarrow as pa
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from fidelia.errors import FideliaError, StoreLocked, StoreUnavailable
+from fidelia.errors import FideliaError, StoreError, StoreLocked, StoreUnavailable
 from sql import SQL_DIR
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,15 @@ class Store:
     def embedded(self) -> bool:
         return self.path is not None
 
-    def _explain(self, exc: Exception) -> FideliaError:
+    def _explain(self, exc: Exception) -> StoreError:
         text = str(exc)
-        if LOCK_HINT in text or (self.path is not None and held_by_another_process(self.path)):
+        if LOCK_HINT in text:
             return StoreLocked(self._locked_message())
         where = self.path if self.embedded else self.dsn.split("@")[-1]
-        return StoreUnavailable(f"ClickHouse at {where} failed: {text.strip().splitlines()[0][:300]}")
+        first_line = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+        if isinstance(exc, OperationalError) or not hasattr(self, "client"):
+            return StoreUnavailable(f"ClickHouse at {where} cannot be reached: {first_line}")
+        return StoreError(f"ClickHouse at {where} refused a statement: {first_line}")
 
     def _locked_message(self) -> str:
         return (f"the embedded store {self.path} is held by another process (is `fidelia serve` running?). "

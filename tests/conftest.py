@@ -89,8 +89,8 @@ def free_port() -> int:
 class LiveServer:
     """The real app under uvicorn on a real port, in a thread of the test process."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Any = time.time) -> None:
-        self.app = build_app(settings, store=store, clock=clock)
+    def __init__(self, settings: Settings, store: Store, clock: Any = time.time, demo: bool = False) -> None:
+        self.app = build_app(settings, store=store, clock=clock, demo=demo)
         self.services: Services = self.app.state.services
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
