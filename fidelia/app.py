@@ -31,6 +31,7 @@ from fidelia.openapi import openapi_document
 from fidelia.settings import Settings
 from fidelia.sites import SiteRegistry
 from fidelia.store import Store
+from profiles.reports_api import ReportsAPI
 from recommender.api import ProfileAPI
 from recommender.serving import SnapshotReader
 
@@ -74,7 +75,9 @@ def build_app(
     services = Services(settings, store, sites, metrics, writer)
     collector = CollectorEndpoints(settings, sites, writer, metrics, clock)
     reader = SnapshotReader(settings.snapshot_path)
-    api = ProfileAPI(settings, sites, reader, ApiKeys.parse(settings.api_keys), clock)
+    keys = ApiKeys.parse(settings.api_keys)
+    api = ProfileAPI(settings, sites, reader, keys, clock)
+    reports = ReportsAPI(settings, sites, store, keys, clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,7 +103,8 @@ def build_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
-    routes = [*collector.routes(), *api.routes(), Route("/healthz", healthz), Route("/metrics", prometheus),
+    routes = [*collector.routes(), *api.routes(), *reports.routes(), Route("/healthz", healthz),
+              Route("/metrics", prometheus),
               Route("/openapi.json", openapi)]
     if demo:
         from fidelia.demo.catalog import load_demo_catalog

@@ -16,6 +16,8 @@ from fidelia.settings import Settings
 
 log = logging.getLogger("fidelia")
 PR_SET_PDEATHSIG = 1
+REPORT_NAMES = ("top-rubriques", "visitors", "attrition", "basket", "frequency", "rfm", "lifecycle", "satisfaction",
+                "top-products", "sources", "recommendations")
 
 
 def stop_with_parent() -> None:
@@ -125,6 +127,31 @@ def cmd_import_catalog(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from fidelia.sites import SiteRegistry
+    from fidelia.store import Store
+    from profiles.report_format import render
+    from profiles.reports import DEFAULT_BUCKET, REPORTS, UnknownReport, parse_params, run_report
+
+    if args.name not in REPORTS:
+        raise UnknownReport(f"no report named {args.name!r}; reports: {', '.join(REPORTS)}")
+    SiteRegistry.load(settings.sites_file).get(args.site)
+    today = args.as_of or datetime.now(UTC).date()
+    if args.to and args.as_of and args.to > args.as_of.isoformat():
+        print("fidelia: --to is after --as-of", file=sys.stderr)
+        return 2
+    params = parse_params(args.site, args.start, args.to or today.isoformat(), args.by, today,
+                          settings.attrition_days, DEFAULT_BUCKET.get(args.name))
+    store = Store(settings.clickhouse_dsn)
+    try:
+        store.migrate(settings.retention_days)
+        report = run_report(store, args.name, params)
+    finally:
+        store.close()
+    print(render(report, args.format))
+    return 0
+
+
 def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
     from fidelia.auth import SCOPES, new_key
 
@@ -168,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--as-of", type=as_of_date, metavar="DATE",
                          help="rebuild as if today were DATE (YYYY-MM-DD, end of day UTC); implies --full")
     rebuild.set_defaults(run=cmd_profiles_rebuild)
+
+    report = verbs.add_parser("report", help="a merchandiser report: " + ", ".join(REPORT_NAMES))
+    report.add_argument("name", metavar="NAME", help="one of: " + ", ".join(REPORT_NAMES))
+    report.add_argument("--from", dest="start", metavar="DATE", help="first day (YYYY-MM-DD; default: 30 days)")
+    report.add_argument("--to", metavar="DATE", help="last day, included (YYYY-MM-DD; default: today)")
+    report.add_argument("--as-of", type=lambda t: as_of_date(t).date(), metavar="DATE",
+                        help="report as if today were DATE")
+    report.add_argument("--by", choices=["day", "week", "month"], help="bucket of the per-period reports")
+    report.add_argument("--site", default="demo", help="site id (default demo)")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report.set_defaults(run=cmd_report)
 
     keys = verbs.add_parser("keys", help="API keys for the server routes")
     key_verbs = keys.add_subparsers(dest="keys_verb", required=True, metavar="COMMAND")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from collector.validate import EVENT_TYPES
+from profiles.reports import REPORTS as REPORT_BUILDERS
 from recommender.api import MAX_ITEMS, SLOTS
+
+REPORTS = sorted(REPORT_BUILDERS)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -116,6 +119,18 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "A visitor's offer (API key, scope profiles)", "security": KEY,
                 "parameters": [VISITOR_PATH, *OFFER_PARAMS],
                 "responses": {"200": _json(OFFER, "the offer"), **_errors(400, 401, 403, 404)},
+            }},
+            "/v1/reports/{name}": {"get": {
+                "summary": "A merchandiser report (API key, scope reports)", "security": KEY,
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": REPORTS}},
+                    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "by", "in": "query", "schema": {"type": "string", "enum": ["day", "week", "month"]}},
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}},
+                    SITE_QUERY,
+                ],
+                "responses": {"200": _json({"type": "object"}, "the report"), **_errors(400, 401, 403, 404)},
             }},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"}, "ok")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics",

@@ -98,7 +98,8 @@ def stage_expr() -> pl.Expr:
     )
 
 
-def attrition_rate(orders: pl.DataFrame, start: datetime, end: datetime, attrition_days: int) -> dict[str, float | int]:
+def attrition_rate(orders: pl.DataFrame, start: datetime, end: datetime, attrition_days: int
+                   ) -> dict[str, float | int | None]:
     """Attrition over [start, end): customers lost in the period / customers at its start.
 
     A customer is active at a date when they bought within the attrition window before it.
@@ -113,6 +114,6 @@ def attrition_rate(orders: pl.DataFrame, start: datetime, end: datetime, attriti
     active_at_start = per_person.filter(pl.col("last_before_start") > pl.lit(start) - window)
     lost = active_at_start.filter(pl.col("last_before_end") <= pl.lit(end) - window)
     at_start, n_lost = active_at_start.height, lost.height
-    rate = n_lost / at_start if at_start else 0.0
-    return {"customers_at_start": at_start, "lost": n_lost, "attrition_rate": rate, "retention_rate": 1 - rate
-            if at_start else 0.0}
+    rate = n_lost / at_start if at_start else None  # no customers at the start: no rate to speak of
+    return {"customers_at_start": at_start, "lost": n_lost, "attrition_rate": rate,
+            "retention_rate": None if rate is None else 1 - rate}

@@ -1,0 +1,275 @@
+"""The merchandiser reports: one named query each (sql/reports/), shaped here into tables.
+
+Every report takes a site and a period [from, to] (dates, `to` included) and answers rows of
+plain values, the same for the API, the command line and the dashboard. Definitions follow
+../shared/DOMAIN.md: attrition rate = customers lost in the period / customers at its start;
+NPS = % promoters (9–10) − % detractors (0–6); complaint rate = complaints / customers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from fidelia.errors import FideliaError
+from fidelia.store import Store
+from profiles.extract import frame
+from profiles.lifecycle import STAGES, attrition_rate, loyalty, purchase_summary
+from profiles.rfm import SEGMENTS
+
+BUCKETS = ("day", "week", "month")
+DEFAULT_DAYS = 30
+TOP_LOST = 20
+
+
+class InvalidReportParameter(FideliaError):
+    """A report parameter (period, bucket, name) cannot be used."""
+
+    status = 400
+    code = "invalid_parameter"
+
+
+class UnknownReport(FideliaError):
+    status = 404
+    code = "unknown_report"
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    site_id: str
+    start: datetime  # inclusive
+    end: datetime  # exclusive: the day after `to`
+    by: str
+    limit: int = 50
+    attrition_days: int = 180
+
+    @property
+    def sql(self) -> dict[str, Any]:
+        return {"site_id": self.site_id, "from": self.start, "to": self.end}
+
+
+@dataclass
+class Report:
+    name: str
+    params: ReportParams
+    rows: list[dict[str, Any]]
+    sections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"report": self.name, "site_id": self.params.site_id, "from": self.params.start.date().isoformat(),
+                "to": (self.params.end - timedelta(days=1)).date().isoformat(), "by": self.params.by,
+                "rows": self.rows, **self.sections}
+
+
+def parse_params(site_id: str, start: str | None, end: str | None, by: str | None, today: date,
+                 attrition_days: int = 180, default_by: str | None = None) -> ReportParams:
+    """Check and default the period: `to` defaults to today, `from` to 30 days before `to`."""
+    last = _date("to", end) if end else today
+    first = _date("from", start) if start else last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise InvalidReportParameter(f"from ({first}) is after to ({last})", field="from")
+    days = (last - first).days + 1
+    bucket = by or default_by or ("day" if days <= 31 else "week" if days <= 190 else "month")
+    if bucket not in BUCKETS:
+        raise InvalidReportParameter(f"by {bucket[:16]!r} is not one of {', '.join(BUCKETS)}", field="by")
+    begin = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    return ReportParams(site_id, begin, begin + timedelta(days=days), bucket, attrition_days=attrition_days)
+
+
+def _date(name: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidReportParameter(f"{name} {text[:32]!r} is not a date: use YYYY-MM-DD", field=name) from None
+
+
+def rows_of(data: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
+            for row in data.to_dicts()]
+
+
+def change(current: pl.Expr, previous: pl.Expr) -> pl.Expr:
+    """Relative change against the previous period; empty when there was nothing before."""
+    return pl.when(previous > 0).then(((current - previous) / previous).round(4))
+
+
+# --- the reports --------------------------------------------------------------------------------
+
+def top_rubriques(store: Store, p: ReportParams) -> Report:
+    data = frame(store, "reports/top_rubriques", **p.sql, previous=p.start - (p.end - p.start)).with_columns(
+        change(pl.col("pageviews"), pl.col("pageviews_previous")).alias("pageviews_change"),
+        change(pl.col("revenue"), pl.col("revenue_previous")).alias("revenue_change"),
+        change(pl.col("purchases"), pl.col("purchases_previous")).alias("purchases_change"),
+    )
+    return Report("top-rubriques", p, rows_of(data))
+
+
+def visitors(store: Store, p: ReportParams) -> Report:
+    return Report("visitors", p, rows_of(frame(store, "reports/visitors", **p.sql, by=p.by)))
+
+
+def satisfaction(store: Store, p: ReportParams) -> Report:
+    return Report("satisfaction", p, rows_of(frame(store, "reports/satisfaction", **p.sql, by=p.by)))
+
+
+def top_products(store: Store, p: ReportParams) -> Report:
+    return Report("top-products", p, rows_of(frame(store, "reports/top_products", **p.sql, limit=p.limit)))
+
+
+def sources(store: Store, p: ReportParams) -> Report:
+    return Report("sources", p, rows_of(frame(store, "reports/sources", **p.sql)))
+
+
+def buckets(p: ReportParams) -> list[tuple[datetime, datetime]]:
+    """The calendar buckets (day, Monday-week, month) that cover the period, cut to it."""
+    edges, cursor = [], p.start
+    while cursor < p.end:
+        if p.by == "day":
+            nxt = cursor + timedelta(days=1)
+        elif p.by == "week":
+            nxt = cursor + timedelta(days=7 - cursor.weekday())
+        else:
+            nxt = (cursor.replace(day=1) + timedelta(days=32)).replace(day=1)
+        edges.append((cursor, min(nxt, p.end)))
+        cursor = min(nxt, p.end)
+    return edges
+
+
+def person_orders(store: Store, p: ReportParams) -> pl.DataFrame:
+    return frame(store, "reports/person_orders", site_id=p.site_id, to=p.end)
+
+
+def attrition(store: Store, p: ReportParams) -> Report:
+    orders = person_orders(store, p)
+    rows = []
+    for start, end in buckets(p):
+        result = attrition_rate(orders, start, end, p.attrition_days)
+        rate, retention = result["attrition_rate"], result["retention_rate"]
+        rows.append({"period": start.date().isoformat(), **result,
+                     "attrition_rate": None if rate is None else round(rate, 4),
+                     "retention_rate": None if retention is None else round(retention, 4)})
+    return Report("attrition", p, rows, {"recently_lost": recently_lost(orders, p)})
+
+
+def recently_lost(orders: pl.DataFrame, p: ReportParams) -> list[dict[str, Any]]:
+    """Customers who became lost during the period, most valuable first: who to win back."""
+    window = timedelta(days=p.attrition_days)
+    per_person = orders.group_by("person").agg(
+        pl.col("ts").max().alias("last_purchase"), pl.col("amount").sum().round(2).alias("monetary"),
+        pl.col("order_id").n_unique().alias("orders"))
+    lost = per_person.filter((pl.col("last_purchase") + window >= p.start) & (pl.col("last_purchase") + window < p.end))
+    return rows_of(lost.sort(["monetary", "person"], descending=[True, False]).head(TOP_LOST).with_columns(
+        pl.col("person").str.slice(2).alias("customer"), pl.col("last_purchase").dt.date()).drop("person"))
+
+
+def basket(store: Store, p: ReportParams) -> Report:
+    orders = person_orders(store, p).filter(pl.col("ts") >= p.start)
+    rows = []
+    for start, end in buckets(p):
+        part = orders.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+        n, buyers, revenue = part.height, part["person"].n_unique(), round(float(part["amount"].sum()), 2)
+        rows.append({"period": start.date().isoformat(), "orders": n, "revenue": revenue, "customers": buyers,
+                     "average_basket": round(revenue / n, 2) if n else None,
+                     "purchase_frequency": round(n / buyers, 4) if buyers else None})
+    lines = orders.select("order_id", pl.col("items").str.json_decode(
+        pl.List(pl.Struct({"rubrique": pl.String, "price": pl.Float64, "quantity": pl.Int64})))).explode("items")
+    by_rubrique = (
+        lines.drop_nulls("items").unnest("items").filter(pl.col("rubrique").is_not_null() & (pl.col("rubrique") != ""))
+        .with_columns((pl.col("price").fill_null(0) * pl.col("quantity").fill_null(1).clip(1, None)).alias("line"))
+        .group_by("rubrique").agg(pl.col("order_id").n_unique().alias("orders"), pl.col("line").sum().round(2)
+                                  .alias("revenue"))
+        .with_columns((pl.col("revenue") / pl.col("orders")).round(2).alias("average_basket"))
+        .sort(["revenue", "rubrique"], descending=[True, False])
+    ) if orders.height else pl.DataFrame()
+    return Report("basket", p, rows, {"by_rubrique": rows_of(by_rubrique)})
+
+
+def rfm(store: Store, p: ReportParams) -> Report:
+    people = frame(store, "reports/segments", site_id=p.site_id).filter(pl.col("orders") > 0)
+    total = float(people["monetary"].sum()) if people.height else 0.0
+    by_segment = {s: people.filter(pl.col("segment") == s) for s, _, _ in SEGMENTS}
+    rows = [{"segment": s, "customers": part.height, "revenue": round(float(part["monetary"].sum()), 2),
+             "revenue_share": round(float(part["monetary"].sum()) / total, 4) if total else 0.0,
+             "mean_recency_days": _mean(part["recency_days"]), "mean_orders": _mean(part["orders"])}
+            for s, part in by_segment.items()]
+    grid = (people.with_columns(((pl.col("f").cast(pl.Int16) + pl.col("m").cast(pl.Int16) + 1) // 2).alias("fm"))
+            .group_by("r", "fm").agg(pl.len().alias("customers")).sort("r", "fm")) if people.height else pl.DataFrame()
+    return Report("rfm", p, rows, {"grid": rows_of(grid)})
+
+
+def lifecycle(store: Store, p: ReportParams) -> Report:
+    """Counts per stage at the end of the period, and how people moved between its two ends."""
+    def stages_at(when: datetime) -> pl.DataFrame:
+        params = {"site_id": p.site_id, "as_of": when}
+        summary = purchase_summary(frame(store, "profiles/orders", **params).lazy(),
+                                   frame(store, "profiles/product_first_seen", **params).lazy())
+        people = summary.join(frame(store, "profiles/feedback", **params).lazy(), on="person", how="full",
+                              coalesce=True).with_columns(pl.col("orders").fill_null(0))
+        return loyalty(people, when, p.attrition_days).select("person", "lifecycle_stage").collect()
+
+    before, after = stages_at(p.start), stages_at(p.end)
+    prospects = frame(store, "reports/prospects", site_id=p.site_id, to=p.end)["prospects"][0]
+    counts = after.group_by("lifecycle_stage").len()
+    count_of = dict(zip(counts["lifecycle_stage"], counts["len"], strict=True))
+    rows = [{"stage": s, "count": int(prospects if s == "prospect" else count_of.get(s, 0))} for s in STAGES]
+    moves = (after.join(before, on="person", how="left", suffix="_before")
+             .with_columns(pl.col("lifecycle_stage_before").fill_null("prospect"))
+             .filter(pl.col("lifecycle_stage") != pl.col("lifecycle_stage_before"))
+             .group_by(pl.col("lifecycle_stage_before").alias("from_stage"),
+                       pl.col("lifecycle_stage").alias("to_stage"))
+             .len().rename({"len": "people"}).sort("people", descending=True))
+    return Report("lifecycle", p, rows, {"transitions": rows_of(moves)})
+
+
+def recommendations(store: Store, p: ReportParams) -> Report:
+    """Personalised offers against the holdout: click-through and conversion with 95% intervals."""
+    data = frame(store, "reports/recommendations", **p.sql)
+    rows = []
+    for row in data.to_dicts():
+        ctr_low, ctr_high = wilson(row["clicks"], row["impressions"])
+        conv_low, conv_high = wilson(row["visits_converted"], row["visits_with_offer"])
+        rows.append({**row, "ctr": _ratio(row["clicks"], row["impressions"]), "ctr_low": ctr_low, "ctr_high": ctr_high,
+                     "conversion": _ratio(row["visits_converted"], row["visits_with_offer"]),
+                     "conversion_low": conv_low, "conversion_high": conv_high})
+    return Report("recommendations", p, rows)
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """The Wilson score interval of a proportion: sound even for small counts and 0 or 100%."""
+    if trials <= 0:
+        return None, None
+    rate = min(successes, trials) / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def _mean(series: pl.Series) -> float | None:
+    value = series.mean()
+    return round(float(value), 2) if value is not None else None  # type: ignore[arg-type]
+
+
+REPORTS: dict[str, Callable[[Store, ReportParams], Report]] = {
+    "top-rubriques": top_rubriques, "visitors": visitors, "attrition": attrition, "basket": basket,
+    "frequency": basket, "rfm": rfm, "lifecycle": lifecycle, "satisfaction": satisfaction,
+    "top-products": top_products, "sources": sources, "recommendations": recommendations,
+}
+DEFAULT_BUCKET = {"attrition": "month", "basket": "month", "frequency": "month"}
+
+
+def run_report(store: Store, name: str, params: ReportParams) -> Report:
+    builder = REPORTS.get(name)
+    if builder is None:
+        raise UnknownReport(f"no report named {name[:40]!r}; reports: {', '.join(REPORTS)}", field="name")
+    report = builder(store, params)
+    report.name = name
+    return report

@@ -1,0 +1,24 @@
+-- Orders up to {to} with their person (customer id, or the visitor for one who never identified),
+-- tracked or imported, each order once: the base of attrition, basket and frequency.
+WITH
+links AS (
+    SELECT visitor_id, argMax(customer_id, linked_at) AS customer_id
+    FROM identity_links WHERE site_id = {site_id:String} GROUP BY visitor_id
+),
+tracked AS (
+    SELECT if(l.customer_id != '', concat('c:', l.customer_id), concat('v:', e.visitor_id)) AS person,
+           e.order_id AS order_id, e.ts AS ts, ifNull(e.revenue, 0) AS amount, e.items AS items, 0 AS source
+    FROM events AS e LEFT JOIN links AS l ON l.visitor_id = e.visitor_id
+    WHERE e.site_id = {site_id:String} AND e.event_type = 'purchase' AND e.is_bot = 0
+      AND e.ts < {to:DateTime64(3, 'UTC')}
+    SETTINGS join_use_nulls = 0
+),
+imported AS (
+    SELECT concat('c:', customer_id) AS person, order_id, ordered_at AS ts, amount, items, 1 AS source
+    FROM imported_orders FINAL
+    WHERE site_id = {site_id:String} AND ordered_at < {to:DateTime64(3, 'UTC')}
+)
+SELECT order_id, argMax(person, source) AS person, argMax(ts, source) AS ts, argMax(amount, source) AS amount,
+       argMax(items, source) AS items
+FROM (SELECT * FROM tracked UNION ALL SELECT * FROM imported)
+GROUP BY order_id

@@ -1,0 +1,29 @@
+-- Satisfaction per {by} in [{from}, {to}): surveys, mean satisfaction (1–5), NPS = % promoters
+-- (9–10) − % detractors (0–6) among recommendation answers, complaints, customers (people who
+-- bought in the bucket) and complaint rate = complaints / customers. Bots excluded.
+WITH
+links AS (
+    SELECT visitor_id, argMax(customer_id, linked_at) AS customer_id
+    FROM identity_links WHERE site_id = {site_id:String} GROUP BY visitor_id
+),
+keyed AS (
+    SELECT multiIf({by:String} = 'day', toStartOfDay(e.ts), {by:String} = 'week', toDateTime(toMonday(e.ts)),
+                   toDateTime(toStartOfMonth(e.ts))) AS bucket,
+           if(l.customer_id != '', l.customer_id, e.visitor_id) AS person,
+           e.event_type AS event_type, e.satisfaction AS answer, e.nps AS recommend
+    FROM events AS e LEFT JOIN links AS l ON l.visitor_id = e.visitor_id
+    WHERE e.site_id = {site_id:String} AND e.is_bot = 0 AND e.event_type IN ('survey', 'complaint', 'purchase')
+      AND e.ts >= {from:DateTime64(3, 'UTC')} AND e.ts < {to:DateTime64(3, 'UTC')}
+    SETTINGS join_use_nulls = 0
+)
+SELECT toDate(bucket) AS period,
+       countIf(event_type = 'survey') AS surveys,
+       round(avgIf(answer, answer IS NOT NULL), 2) AS mean_satisfaction,
+       countIf(recommend IS NOT NULL) AS nps_answers,
+       round(if(nps_answers > 0, 100 * (countIf(recommend >= 9) - countIf(recommend <= 6)) / nps_answers, 0), 1) AS nps,
+       countIf(event_type = 'complaint') AS complaints,
+       uniqExactIf(person, event_type = 'purchase') AS customers,
+       round(if(customers > 0, complaints / customers, 0), 4) AS complaint_rate
+FROM keyed
+GROUP BY bucket
+ORDER BY bucket
