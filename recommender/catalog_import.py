@@ -57,9 +57,10 @@ def check_product(row: dict[str, Any]) -> tuple[str | None, tuple | None]:
         return f"price {price} must be a finite amount of 0 or more", None
     flags = []
     for name, default in (("in_stock", 1), ("is_new", 0)):
-        raw = str(row.get(name, default)).strip().lower()
+        value = row.get(name)
+        raw = "" if value is None else str(value).strip().lower()
         if raw not in TRUE | FALSE:
-            return f"{name} {row.get(name)!r} is not true/false", None
+            return f"{name} {value!r} is not true/false", None
         flags.append(1 if raw in TRUE else 0 if raw else default)
     text = [str(row[c]).strip() for c in ("product_id", "name", "rubrique", "url")]
     if len(text[0]) > 128 or len(text[2]) > 64:
