@@ -29,7 +29,7 @@ def test_visitor_browses_buys_and_keeps_its_id(shop: DemoShopServer, store: Stor
     page.goto(shop.base_url + "/shop", wait_until="networkidle")
     TEST_OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(TEST_OUTPUT / "shop-home.png"), full_page=True)
-    # No recommender answers /v1/me/recommendations here (404): the best sellers stay.
+    # No snapshot yet: the recommender answers with an empty offer and the best sellers stay.
     assert page.get_attribute("[data-slot=home]", "data-source") == "best_sellers"
     cookie = visitor_cookie(context)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"

@@ -151,23 +151,50 @@
   // The server renders best sellers; when the recommender answers for this visitor, its offer replaces
   // them. A 404 (no recommender yet), an error or an empty offer leaves the best sellers in place.
   function loadOffer(slot) {
-    fetch("/v1/me/recommendations?slot=home&n=8", { credentials: "same-origin", headers: { Accept: "application/json" } })
+    const url = "/v1/me/recommendations?slot=" + encodeURIComponent(slot.dataset.slot) + "&n=8";
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((response) => (response.ok ? response.json() : null))
       .then((offer) => {
-        if (offer && Array.isArray(offer.items) && offer.items.length) showOffer(slot, offer.items);
+        if (offer && Array.isArray(offer.items) && offer.items.length) showOffer(slot, offer);
       })
       .catch(() => { /* offline or no recommender: keep the best sellers */ });
   }
 
-  function showOffer(slot, items) {
+  function showOffer(slot, offer) {
+    const items = offer.items;
     slot.querySelector("[data-for-you]").replaceChildren(...items.map(offerCard));
     slot.querySelector("[data-for-you-note]").hidden = true;
+    // The banner of the offer's promotion, if the page has one for it; its text is the page's own.
+    slot.querySelectorAll("[data-promotion]").forEach((el) => { el.hidden = el.dataset.promotion !== offer.promotion; });
+    slot.dataset.strategy = String(offer.strategy || "");
+    slot.dataset.holdout = String(offer.holdout === true);
     slot.dataset.source = "recommendations";
+    // Measurement: one impression per offer shown, with what was shown. The best sellers the
+    // server rendered are no offer and send none.
+    fidelia("track", "reco_impression", {
+      props: Object.assign(offerProps(slot), { products: items.map((item) => String(item.product_id)) }),
+    });
+  }
+
+  // What every reco_* event says about the offer: which slot, which strategy, holdout or not
+  // (the holdout's popular baseline is what personalisation is measured against).
+  function offerProps(slot) {
+    return { slot: slot.dataset.slot, strategy: slot.dataset.strategy, holdout: slot.dataset.holdout === "true" };
+  }
+
+  // A click on an offered product (its link or its "add to cart"). The snippet sends it with
+  // sendBeacon on the next tick, or at the latest when the page hides, so a click that leaves the
+  // page still arrives.
+  function trackOfferClick(target, what) {
+    const card = target.closest("[data-source='recommendations'] [data-reco-product]");
+    if (!card || !target.closest(what)) return;
+    fidelia("track", "reco_click", { product_id: card.dataset.recoProduct, props: offerProps(card.closest("[data-slot]")) });
   }
 
   function offerCard(item) {
     const card = element("li", undefined, "card"), link = element("a"), thumb = element("span", undefined, "thumb");
     const id = String(item.product_id), url = String(item.url || "");
+    card.dataset.recoProduct = id;
     // Only same-site paths: a recommendation never turns into a javascript: or off-site link.
     link.href = /^\/(?!\/)/.test(url) ? url : "/shop/p/" + encodeURIComponent(id);
     thumb.style.setProperty("--hue", String(hueOf(id)));
@@ -192,6 +219,7 @@
 
   // --- wiring ----------------------------------------------------------------------------------------
   document.addEventListener("click", (event) => {
+    trackOfferClick(event.target, "a[href], [data-add-to-cart]");
     const add = event.target.closest("[data-add-to-cart]");
     if (add) addToCart(add);
     const remove = event.target.closest("[data-remove]");
@@ -200,6 +228,8 @@
       renderCart(document.querySelector("[data-cart]"), true);
     }
   });
+  // A middle click opens the product in a new tab: a click on the offer too.
+  document.addEventListener("auxclick", (event) => { if (event.button === 1) trackOfferClick(event.target, "a[href]"); });
   showCount(loadCart());
   const cartPage = document.querySelector("[data-cart]");
   if (cartPage) renderCart(cartPage, true);
