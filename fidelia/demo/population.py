@@ -36,10 +36,14 @@ CORE_COUNT_P = (0.45, 0.40, 0.15)  # 1, 2 or 3 core rubriques
 CORE_ALPHA = 2.0
 BACKGROUND_ALPHA = 0.05
 BOT_SHARE = 0.05
+BOT_SCAN_P = 0.5  # of bots: a one-off scan (HTTP libraries, AI crawlers); the rest crawl every few days
 HABITS = ("once", "monthly", "weekly", "frequent")
 HABIT_P = (0.55, 0.25, 0.15, 0.05)
 HABIT_GAP_DAYS = {"once": 0.0, "monthly": 30.0, "weekly": 7.0, "frequent": 2.5, "crawler": 5.0, "scan": 0.0}
+PROPENSITY_BETA = (1.1, 22.0)  # chance a visit ends in an order: mean 4.8%, before the habit's factor
 HABIT_BUY_FACTOR = {"once": 0.4, "monthly": 1.0, "weekly": 1.1, "frequent": 0.8}
+EXTRA_ITEMS_GAMMA = (2.0, 0.3)  # mean items beyond the first in a basket: 0.6 on average
+HABITUAL_FIRST_VISIT_BETA = (1.0, 1.8)  # regulars mostly show up early in the window; one-off visitors anytime
 ACCOUNT_P = {"once": 0.03, "monthly": 0.35, "weekly": 0.5, "frequent": 0.6}
 MEAN_LIFETIME_DAYS = 120.0  # habitual visitors stop coming after an exponential lifetime
 TWO_DEVICES_P = 0.04  # of habitual people; they log in on both
@@ -154,13 +158,13 @@ def draw_people(spec: SimulationSpec, chunk_no: int) -> list[Person]:
     is_bot = rng.random(count) < BOT_SHARE
     taste, core = _draw_tastes(rng, count)
     habit_no = rng.choice(len(HABITS), p=HABIT_P, size=count)
-    bot_scan = rng.random(count) < 0.5
-    propensity = rng.beta(1.1, 22.0, size=count)
-    extra_items = rng.gamma(2.0, 0.3, size=count)
+    bot_scan = rng.random(count) < BOT_SCAN_P
+    propensity = rng.beta(*PROPENSITY_BETA, size=count)
+    extra_items = rng.gamma(*EXTRA_ITEMS_GAMMA, size=count)
     novelty = rng.random(count) < NOVELTY_P
     account_u = rng.random(count)
     window = spec.end_ms - spec.start_ms
-    first_u = np.where(habit_no == 0, rng.random(count), rng.beta(1.0, 1.8, size=count))
+    first_u = np.where(habit_no == 0, rng.random(count), rng.beta(*HABITUAL_FIRST_VISIT_BETA, size=count))
     lifetime_ms = rng.exponential(MEAN_LIFETIME_DAYS * DAY_MS, size=count)
     two_devices = rng.random(count) < TWO_DEVICES_P
     device_cum = np.cumsum([share for _, share, _ in HUMAN_DEVICES])
