@@ -134,6 +134,7 @@ class ProfileAPI:
 
     def _offer_bytes(self, request: Request, site: Site, visitor_id: str | None) -> bytes:
         slot, n, rubrique, campaign = _offer_params(request)
+        self.reader.connection()  # a new snapshot empties the caches: look before using them
         key = (site.site_id, visitor_id, slot, n, rubrique, campaign)
         cached = self.reader.responses.get(key)
         if cached is not None:

@@ -144,3 +144,19 @@ def test_openapi_describes_the_routes(api: LiveServer) -> None:
         assert path in document["paths"]
     routed = {route.path for route in api.app.routes}
     assert set(document["paths"]) <= routed
+
+
+def test_an_offer_cached_before_a_rebuild_is_not_served_after_it(api: LiveServer, store: Store,
+                                                                 site_id: str) -> None:
+    # Regression: the answer cache was read before looking for a new snapshot, so a visitor who
+    # asked for an offer before their first profile existed kept getting the cold start.
+    alice = browse(api, site_id, "shoes")
+    rebuild(api, store, site_id)  # a first snapshot, made before alice's next visit
+    with api.client(cookies=alice) as client:
+        client.post("/collect", json={"site_id": site_id, "events": [
+            {"type": "pageview", "url": "https://shop.example/r/bags"}]})
+        before = client.get("/v1/me/recommendations").json()
+        assert before["profile"]["interests"] == ["shoes"]
+        rebuild(api, store, site_id)
+        after = client.get("/v1/me/recommendations").json()
+    assert set(after["profile"]["interests"]) == {"shoes", "bags"}
