@@ -61,6 +61,7 @@ class SiteRegistry:
     def __init__(self, sites: list[Site], source: Path) -> None:
         self.source = source
         self._sites = {site.site_id: site for site in sites}
+        self.all = list(sites)
 
     def __contains__(self, site_id: object) -> bool:
         return site_id in self._sites

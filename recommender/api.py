@@ -152,18 +152,17 @@ class ProfileAPI:
     def _site(self, request: Request) -> tuple[Site, str | None]:
         """The site asked about: `site_id`, else the one whose origins hold the Origin, else the only one."""
         origin = request.headers.get("origin")
+        own = f"{request.scope['scheme']}://{request.headers.get('host', '')}" if origin else ""
         site_id = request.query_params.get("site_id")
         if site_id:
             site = self.sites.get(site_id)
         else:
-            own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-            matching = [s for s in self.sites if origin and s.allows_origin(origin, own)]
-            candidates = matching or list(self.sites)
+            matching = [s for s in self.sites if s.allows_origin(origin, own)] if origin else []
+            candidates = matching or self.sites.all
             if len(candidates) != 1:
                 raise InvalidParameter("several sites are configured: pass site_id", field="site_id")
             site = candidates[0]
-        if origin is not None and not site.allows_origin(origin, f"{request.url.scheme}://"
-                                                                 f"{request.headers.get('host', '')}"):
+        if origin is not None and not site.allows_origin(origin, own):
             origin = None  # answered, but without CORS headers: the browser keeps it from the page
         return site, origin
 
