@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +26,7 @@ from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from collector.writer import EventWriter
 from fidelia.auth import ApiKeys
+from fidelia.dashboard.routes import dashboard_routes
 from fidelia.errors import FideliaError
 from fidelia.openapi import openapi_document
 from fidelia.settings import Settings
@@ -103,7 +104,8 @@ def build_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
-    routes = [*collector.routes(), *api.routes(), *reports.routes(), Route("/healthz", healthz),
+    routes = [*collector.routes(), *api.routes(), *reports.routes(),
+              *dashboard_routes(settings, sites, store, keys, clock, demo), Route("/healthz", healthz),
               Route("/metrics", prometheus),
               Route("/openapi.json", openapi)]
     if demo:
@@ -128,7 +130,7 @@ class ProfilesSchedule:
         self.settings = settings
         self.site_ids = site_ids
         self._task: asyncio.Task[None] | None = None
-        self._running: asyncio.Future[object] | None = None
+        self._running: asyncio.Future[Any] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="fidelia-profiles")
@@ -147,10 +149,11 @@ class ProfilesSchedule:
 
         while True:
             await asyncio.sleep(self.settings.profiles_every_minutes * 60)
-            self._running = asyncio.ensure_future(asyncio.to_thread(rebuild_profiles, self.store, self.settings,
-                                                                   sites=self.site_ids))
+            running = asyncio.ensure_future(asyncio.to_thread(rebuild_profiles, self.store, self.settings,
+                                                              sites=self.site_ids))
+            self._running = running
             try:
-                await asyncio.shield(self._running)
+                await asyncio.shield(running)
             except FideliaError as exc:
                 log.error("scheduled profiles rebuild failed: %s", exc.message)
             except asyncio.CancelledError:

@@ -33,7 +33,7 @@ OFFER_PARAMS = [
 ]
 VISITOR_PATH = {"name": "visitor_id", "in": "path", "required": True, "schema": {"type": "string"}}
 SITE_QUERY = {"name": "site_id", "in": "query", "schema": {"type": "string"}}
-KEY = [{"apiKey": []}, {"bearer": []}]
+KEY: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearer": []}]
 
 EVENT = {
     "type": "object", "required": ["type"],

@@ -74,6 +74,12 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _secret(raw: str) -> str:
+    if raw and len(raw) < 32:
+        raise ValueError("must be empty (a random secret per process) or at least 32 characters")
+    return raw
+
+
 def _dsn(raw: str) -> str:
     if not raw.startswith(("chdb://", "http://", "https://")):
         raise ValueError("must start with chdb:// (embedded) or http(s):// (a ClickHouse server)")
@@ -145,6 +151,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("api_keys", "", str,
                 "API keys for the server routes, as `scope+scope=<sha256>` entries separated by commas; "
                 "`fidelia keys new --scopes profiles,reports` makes one. Scopes: profiles, reports, admin."),
+    SettingSpec("secret_key", "", _secret,
+                "Signs the dashboard's session cookies (HMAC). Empty: a random secret drawn at each start, so "
+                "sessions end when the server restarts; set one (32+ characters) to keep them across restarts "
+                "or share them between workers."),
     SettingSpec("reco_holdout", "0.10", _share,
                 "Share of visitors (stable per visitor) who get the popularity baseline instead of the "
                 "personalised offer, to measure what personalisation brings."),
@@ -179,6 +189,7 @@ class Settings:
     trust_proxy: bool
     stop_with_parent: bool
     api_keys: str
+    secret_key: str
     reco_holdout: float
     reco_max_share: float
     reco_exclude_bought_days: int

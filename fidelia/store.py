@@ -125,7 +125,7 @@ class Store:
     def query(self, name: str, /, **params: Any) -> list[tuple[Any, ...]]:
         """Rows of the named query with its parameters bound."""
         try:
-            return list(self.client.query(load_sql(name), parameters=params).result_rows)
+            return [tuple(row) for row in self.client.query(load_sql(name), parameters=params).result_rows]
         except ClickHouseError as exc:
             raise self._explain(exc) from None
 

@@ -88,7 +88,8 @@ def import_orders(store: Store, path: Path, site_id: str, skip_bad_rows: bool = 
     if missing:
         raise InvalidOrdersFile(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED)} "
                                 "(+ optional items)")
-    report, good, seen = ImportReport(), [], {}
+    report, good = ImportReport(), []
+    seen: dict[str, int] = {}
     for row in frame.iter_rows(named=True):
         reason, typed = check_row(row)
         if typed is not None and typed[0] in seen:

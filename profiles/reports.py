@@ -95,7 +95,8 @@ def rows_of(data: pl.DataFrame) -> list[dict[str, Any]]:
 
 def change(current: pl.Expr, previous: pl.Expr) -> pl.Expr:
     """Relative change against the previous period; empty when there was nothing before."""
-    return pl.when(previous > 0).then(((current - previous) / previous).round(4))
+    # Counts arrive unsigned: a fall would wrap around without the cast.
+    return pl.when(previous > 0).then(((current.cast(pl.Float64) - previous) / previous).round(4))
 
 
 # --- the reports --------------------------------------------------------------------------------
@@ -222,7 +223,8 @@ def lifecycle(store: Store, p: ReportParams) -> Report:
              .filter(pl.col("lifecycle_stage") != pl.col("lifecycle_stage_before"))
              .group_by(pl.col("lifecycle_stage_before").alias("from_stage"),
                        pl.col("lifecycle_stage").alias("to_stage"))
-             .len().rename({"len": "people"}).sort("people", descending=True))
+             .len().rename({"len": "people"})
+             .sort(["people", "from_stage", "to_stage"], descending=[True, False, False]))
     return Report("lifecycle", p, rows, {"transitions": rows_of(moves)})
 
 

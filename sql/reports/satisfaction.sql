@@ -1,5 +1,5 @@
 -- Satisfaction per {by} in [{from}, {to}): surveys, mean satisfaction (1–5), NPS = % promoters
--- (9–10) − % detractors (0–6) among recommendation answers, complaints, customers (people who
+-- (9–10) − % detractors (0–6) among recommendation answers (empty without answers), complaints, customers (people who
 -- bought in the bucket) and complaint rate = complaints / customers. Bots excluded.
 WITH
 links AS (
@@ -20,7 +20,8 @@ SELECT toDate(bucket) AS period,
        countIf(event_type = 'survey') AS surveys,
        round(avgIf(answer, answer IS NOT NULL), 2) AS mean_satisfaction,
        countIf(recommend IS NOT NULL) AS nps_answers,
-       round(if(nps_answers > 0, 100 * (countIf(recommend >= 9) - countIf(recommend <= 6)) / nps_answers, 0), 1) AS nps,
+       if(nps_answers > 0, round(100 * (countIf(recommend >= 9) - countIf(recommend <= 6)) / nps_answers, 1), NULL)
+           AS nps,
        countIf(event_type = 'complaint') AS complaints,
        uniqExactIf(person, event_type = 'purchase') AS customers,
        round(if(customers > 0, complaints / customers, 0), 4) AS complaint_rate

@@ -73,6 +73,14 @@ def test_top_rubriques(store: Store, shop: str) -> None:
     assert bags["conversion"] == 0.5 and bags["pageviews_change"] is None  # nothing the month before
 
 
+def test_a_fall_shows_as_a_negative_change(store: Store, shop: str) -> None:
+    # Regression: unsigned counts wrapped around when a rubrique had fewer views than before.
+    rows = {r["rubrique"]: r for r in report(store, shop, "top-rubriques", "2026-05-02", "2026-05-31").rows}
+    assert rows["shoes"]["pageviews"] == 1 and rows["shoes"]["pageviews_previous"] == 0
+    june_then_july = report(store, shop, "top-rubriques", "2026-07-01", "2026-07-30").rows
+    assert {r["rubrique"]: r["pageviews_change"] for r in june_then_july} == {"shoes": -1.0, "bags": -1.0}
+
+
 def test_visitors(store: Store, shop: str) -> None:
     [june] = report(store, shop, "visitors", by="month").rows
     assert june == {"period": "2026-06-01", "visitors": 4, "new_visitors": 3, "returning_visitors": 1, "visits": 4,
