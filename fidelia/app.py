@@ -29,6 +29,7 @@ from fidelia.auth import ApiKeys
 from fidelia.dashboard.routes import dashboard_routes
 from fidelia.errors import FideliaError
 from fidelia.openapi import openapi_document
+from fidelia.privacy_api import PrivacyAPI
 from fidelia.settings import Settings
 from fidelia.sites import SiteRegistry
 from fidelia.store import Store
@@ -79,6 +80,7 @@ def build_app(
     keys = ApiKeys.parse(settings.api_keys)
     api = ProfileAPI(settings, sites, reader, keys, clock)
     reports = ReportsAPI(settings, sites, store, keys, clock)
+    privacy = PrivacyAPI(settings, sites, store, keys, reader)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -104,7 +106,7 @@ def build_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
-    routes = [*collector.routes(), *api.routes(), *reports.routes(),
+    routes = [*collector.routes(), *api.routes(), *reports.routes(), *privacy.routes(),
               *dashboard_routes(settings, sites, store, keys, clock, demo), Route("/healthz", healthz),
               Route("/metrics", prometheus),
               Route("/openapi.json", openapi)]

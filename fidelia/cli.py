@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
 
 from fidelia.errors import FideliaError
 from fidelia.settings import Settings
+
+if TYPE_CHECKING:
+    from fidelia.store import Store
 
 log = logging.getLogger("fidelia")
 PR_SET_PDEATHSIG = 1
@@ -152,6 +157,43 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from fidelia.privacy import erase_person, find_person
+
+    with _store(settings, args.site) as store:
+        person = find_person(store, args.site, args.id)
+        removed = erase_person(store, person, settings.snapshot_path)
+    kind = "customer" if person.customer else "visitor"
+    print(f"erased {kind} with {len(person.visitors)} visitor id(s): {removed} events, profiles and links removed")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from fidelia.privacy import export_person, find_person
+
+    with _store(settings, args.site) as store:
+        exported = export_person(store, find_person(store, args.site, args.id))
+    print(json.dumps(exported, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+@contextlib.contextmanager
+def _store(settings: Settings, site_id: str) -> Iterator[Store]:
+    """The migrated store for a command on one configured site; closed afterwards."""
+    from fidelia.sites import SiteRegistry
+    from fidelia.store import Store
+
+    SiteRegistry.load(settings.sites_file).get(site_id)
+    store = Store(settings.clickhouse_dsn)
+    try:
+        store.migrate(settings.retention_days)
+        yield store
+    finally:
+        store.close()
+
+
 def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
     from fidelia.auth import SCOPES, new_key
 
@@ -206,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--site", default="demo", help="site id (default demo)")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.set_defaults(run=cmd_report)
+
+    forget = verbs.add_parser("forget", help="erase a visitor's (or a customer's, with all their visitors') data")
+    forget.add_argument("id", help="a visitor id (fid_vid) or a customer id")
+    forget.add_argument("--site", default="demo", help="site id (default demo)")
+    forget.set_defaults(run=cmd_forget)
+
+    export = verbs.add_parser("export", help="everything held about a visitor or a customer, as JSON")
+    export.add_argument("id", help="a visitor id (fid_vid) or a customer id")
+    export.add_argument("--site", default="demo", help="site id (default demo)")
+    export.set_defaults(run=cmd_export)
 
     keys = verbs.add_parser("keys", help="API keys for the server routes")
     key_verbs = keys.add_subparsers(dest="keys_verb", required=True, metavar="COMMAND")

@@ -132,6 +132,18 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "responses": {"200": _json({"type": "object"}, "the report"), **_errors(400, 401, 403, 404)},
             }},
+            "/v1/visitors/{id}": {"delete": {
+                "summary": "Erase a visitor, or a customer with all their visitors (API key, scope admin)",
+                "security": KEY, "parameters": [{"name": "id", "in": "path", "required": True,
+                                                 "schema": {"type": "string", "maxLength": 128}}, SITE_QUERY],
+                "responses": {"200": _json({"type": "object"}, "what was erased"), **_errors(400, 401, 403, 404)},
+            }},
+            "/v1/visitors/{id}/export": {"get": {
+                "summary": "Everything held about a visitor or a customer (API key, scope admin)",
+                "security": KEY, "parameters": [{"name": "id", "in": "path", "required": True,
+                                                 "schema": {"type": "string", "maxLength": 128}}, SITE_QUERY],
+                "responses": {"200": _json({"type": "object"}, "the export"), **_errors(400, 401, 403, 404)},
+            }},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"}, "ok")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics",
                                  "responses": {"200": {"description": "text", "content": {"text/plain": {}}}}}},

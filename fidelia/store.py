@@ -129,6 +129,14 @@ class Store:
         except ClickHouseError as exc:
             raise self._explain(exc) from None
 
+    def query_dicts(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Rows of the named query as dicts keyed by column name."""
+        try:
+            result = self.client.query(load_sql(name), parameters=params)
+        except ClickHouseError as exc:
+            raise self._explain(exc) from None
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
     def query_arrow(self, name: str, /, **params: Any) -> pa.Table:
         try:
             return self.client.query_arrow(load_sql(name), parameters=params)

@@ -84,6 +84,10 @@ class SnapshotReader:
                 self._models = {}
         return self._con
 
+    def refresh(self) -> None:
+        """Look for a new snapshot at the next request, whatever the time (after an erasure)."""
+        self._checked = 0.0
+
     def _rows(self, name: str, params: list[Any]) -> list[dict[str, Any]]:
         con = self.connection()
         if con is None:

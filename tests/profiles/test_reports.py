@@ -214,3 +214,14 @@ def test_reports_over_http_need_the_reports_key(store: Store, shop: str, tmp_pat
             assert unknown.status_code == 404
     finally:
         server.stop()
+
+
+def test_a_visit_across_midnight_counts_once_whatever_the_bucket(store: Store) -> None:
+    # Regression: visits were counted per day bucket, so a visit spanning midnight counted twice.
+    site = "reports-midnight"
+    Events(site).add("v", t("2026-06-10", 23, 50), session_id="night").add(
+        "v", datetime.fromisoformat("2026-06-11T00:10:00+00:00"), session_id="night").insert(store)
+    by_day = report(store, site, "visitors", "2026-06-10", "2026-06-11", by="day").rows
+    by_week = report(store, site, "visitors", "2026-06-10", "2026-06-11", by="week").rows
+    assert [r["visits"] for r in by_day] == [1, 0]
+    assert sum(r["visits"] for r in by_week) == 1

@@ -1,0 +1,5 @@
+-- DuckDB: a person's rows leave the serving snapshot too.
+DELETE FROM visitor_profiles WHERE site_id = $site_id AND (visitor_id IN (SELECT unnest($visitors))
+                                                            OR customer_id = $customer);
+DELETE FROM customer_profiles WHERE site_id = $site_id AND customer_id = $customer;
+CHECKPOINT

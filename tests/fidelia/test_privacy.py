@@ -1,0 +1,97 @@
+"""Erasure and export of one person, everywhere Fidelia keeps data about them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from fidelia.auth import new_key
+from fidelia.privacy import erase_person, export_person, find_person
+from fidelia.settings import Settings
+from fidelia.store import Store
+from profiles.job import rebuild_profiles
+from tests.conftest import LiveServer, count_events, make_settings
+from tests.profiles.events import AS_OF, Events, at
+
+ADMIN_KEY, ADMIN_ENTRY = new_key(["admin"])
+PROFILES_KEY, PROFILES_ENTRY = new_key(["profiles"])
+
+
+def two_devices_and_a_stranger(store: Store, site_id: str, settings: Settings) -> None:
+    ev = Events(site_id)
+    ev.add("phone", at(3), rubrique="shoes").add("phone", at(3, minutes=1), "identify", customer_id="K")
+    ev.add("laptop", at(2), rubrique="bags").add("laptop", at(2, minutes=1), "identify", customer_id="K")
+    ev.purchase("laptop", at(2, minutes=2), "o1", 40.0)
+    ev.add("stranger", at(1), rubrique="hats")
+    ev.insert(store)
+    rebuild_profiles(store, settings, full=True, as_of=AS_OF, sites=[site_id])
+
+
+def in_snapshot(path: Path, site_id: str) -> set[str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT visitor_id FROM visitor_profiles WHERE site_id = ?", [site_id]).fetchall()
+        return {r[0] for r in rows}
+    finally:
+        con.close()
+
+
+def test_forgetting_a_customer_removes_all_their_visitors(store: Store, site_id: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, [site_id])
+    two_devices_and_a_stranger(store, site_id, settings)
+    person = find_person(store, site_id, "K")
+    assert (person.visitors, person.customer) == (["laptop", "phone"], "K")
+    exported = export_person(store, person)
+    assert len(exported["events"]) == 5 and {p["visitor_id"] for p in exported["visitor_profiles"]} == {
+        "laptop", "phone"}
+    assert exported["customer_profile"][0]["customer_id"] == "K"
+    assert json.dumps(exported, default=str)  # plain JSON
+    assert erase_person(store, person, settings.snapshot_path) == 5
+    assert count_events(store, site_id) == 1
+    left = store.client.query("SELECT visitor_id FROM visitor_profiles FINAL WHERE site_id = {s:String}",
+                              parameters={"s": site_id}).result_rows
+    assert left == [("stranger",)]
+    assert store.query("privacy/customer_of", site_id=site_id, id="K") == [(False,)]
+    assert in_snapshot(settings.snapshot_path, site_id) == {"stranger"}
+
+
+def test_forgetting_a_visitor_leaves_the_others(store: Store, site_id: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, [site_id])
+    two_devices_and_a_stranger(store, site_id, settings)
+    erase_person(store, find_person(store, site_id, "stranger"), settings.snapshot_path)
+    assert count_events(store, site_id) == 5
+    assert in_snapshot(settings.snapshot_path, site_id) == {"laptop", "phone"}
+
+
+def test_erasure_and_export_over_http_need_the_admin_key(store: Store, site_id: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, [site_id], api_keys=f"{ADMIN_ENTRY},{PROFILES_ENTRY}")
+    two_devices_and_a_stranger(store, site_id, settings)
+    server = LiveServer(settings, store).start()
+    try:
+        with server.client() as client:
+            path, params = "/v1/visitors/phone", {"site_id": site_id}
+            assert client.delete(path, params=params).status_code == 401
+            assert client.delete(path, params=params, headers={"X-API-Key": PROFILES_KEY}).status_code == 403
+            export = client.get(path + "/export", params=params, headers={"X-API-Key": ADMIN_KEY})
+            assert export.status_code == 200 and export.json()["visitor_ids"] == ["phone"]
+            erased = client.delete(path, params=params, headers={"X-API-Key": ADMIN_KEY})
+            assert erased.status_code == 200 and erased.json() == {"erased": True, "visitor_ids": 1, "events": 2}
+    finally:
+        server.stop()
+    assert count_events(store, site_id) == 4
+
+
+def test_cli_forget_and_export(tmp_path: Path) -> None:
+    env = {"FIDELIA_DATA_DIR": str(tmp_path), "FIDELIA_CLICKHOUSE_DSN": f"chdb://{tmp_path}/clickhouse"}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "fidelia.cli", *args], capture_output=True,  # noqa: E731
+                                       text=True, timeout=120, env={**__import__("os").environ, **env})
+    exported = run("export", "nobody")
+    assert exported.returncode == 0 and json.loads(exported.stdout)["events"] == []
+    forgot = run("forget", "nobody")
+    assert forgot.returncode == 0 and "0 events" in forgot.stdout
+    bad = run("forget", "x" * 200)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "1 to 128" in bad.stderr
