@@ -3,10 +3,8 @@
 -- An order both tracked and imported counts once; the import wins (it names the customer).
 WITH
 links AS (
-    SELECT visitor_id, argMax(customer_id, linked_at) AS customer_id
-    FROM identity_links
-    WHERE site_id = {site_id:String} AND linked_at <= {as_of:DateTime64(3, 'UTC')}
-    GROUP BY visitor_id
+    SELECT visitor_id, customer_id
+    FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
 ),
 tracked AS (
     SELECT if(l.customer_id != '', concat('c:', l.customer_id), concat('v:', e.visitor_id)) AS person,

@@ -79,10 +79,8 @@ recent AS (
     GROUP BY visitor_id
 ),
 links AS (
-    SELECT visitor_id, argMax(customer_id, linked_at) AS customer_id
-    FROM identity_links
-    WHERE site_id = {site_id:String} AND linked_at <= {as_of:DateTime64(3, 'UTC')}
-    GROUP BY visitor_id
+    SELECT visitor_id, customer_id
+    FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
 ),
 seen AS (
     SELECT visitor_id, max(ts) AS last_seen FROM scoped GROUP BY visitor_id

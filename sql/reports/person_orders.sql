@@ -2,8 +2,8 @@
 -- tracked or imported, each order once: the base of attrition, basket and frequency.
 WITH
 links AS (
-    SELECT visitor_id, argMax(customer_id, linked_at) AS customer_id
-    FROM identity_links WHERE site_id = {site_id:String} GROUP BY visitor_id
+    SELECT visitor_id, customer_id
+    FROM visitor_customers(site_id = {site_id:String}, as_of = {to:DateTime64(3, 'UTC')})
 ),
 tracked AS (
     SELECT if(l.customer_id != '', concat('c:', l.customer_id), concat('v:', e.visitor_id)) AS person,

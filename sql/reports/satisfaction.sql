@@ -3,8 +3,8 @@
 -- bought in the bucket) and complaint rate = complaints / customers. Bots excluded.
 WITH
 links AS (
-    SELECT visitor_id, argMax(customer_id, linked_at) AS customer_id
-    FROM identity_links WHERE site_id = {site_id:String} GROUP BY visitor_id
+    SELECT visitor_id, customer_id
+    FROM visitor_customers(site_id = {site_id:String}, as_of = {to:DateTime64(3, 'UTC')})
 ),
 keyed AS (
     SELECT multiIf({by:String} = 'day', toStartOfDay(e.ts), {by:String} = 'week', toDateTime(toMonday(e.ts)),
