@@ -19,6 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check fidelia collector profiles recommender sql loadtests tests
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
