@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint bench setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ test: $(STAMP)
 	$(BIN)/ruff check fidelia collector profiles recommender sql loadtests tests
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Measurements recorded in docs/PERFORMANCE.md (several minutes; the largest builds 10M events).
+bench: $(STAMP)
+	$(BIN)/python -m loadtests.api_bench --rounds 3 --seconds 6
+	$(BIN)/python -m loadtests.quality_eval --visitors 20000 --days 60 --seed 1
+	$(BIN)/python -m loadtests.simulate_bench --visitors 100000 --days 30
+	$(BIN)/python -m loadtests.profiles_bench --visitors 800000 --days 30 --repeat 5
 
 lint: $(STAMP)
 	$(BIN)/ruff check fidelia collector profiles recommender sql loadtests tests
