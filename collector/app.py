@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.cookies import VisitState
+from collector.cookies import VisitState, secure_cookies
 from collector.enrich import RequestContext, build_rows
 from collector.metrics import CollectorMetrics
 from collector.snippet import Snippet
@@ -119,7 +119,7 @@ class CollectorEndpoints:
         )
         rows = build_rows(batch, site, visit, ctx)
         self.writer.accept(rows)
-        for value in visit.set_cookie_headers(self._secure(request), self.settings.cookie_domain,
+        for value in visit.set_cookie_headers(secure_cookies(self.settings, request), self.settings.cookie_domain,
                                               SESSION_COOKIE_MAX_AGE):
             response.headers.append("set-cookie", value)
         if origin is not None:
@@ -137,14 +137,6 @@ class CollectorEndpoints:
             response.headers["Access-Control-Allow-Headers"] = "Content-Type"
             response.headers["Access-Control-Max-Age"] = "86400"
         return response
-
-    def _secure(self, request: Request) -> bool:
-        mode = self.settings.cookie_secure
-        if mode != "auto":
-            return mode == "always"
-        if self.settings.trust_proxy and request.headers.get("x-forwarded-proto", "").lower() == "https":
-            return True
-        return request.url.scheme == "https"
 
 
 def _allow_cors(response: Response, origin: str) -> None:

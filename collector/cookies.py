@@ -15,11 +15,24 @@ import os
 import re
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
+from fidelia.settings import Settings
+
 VISITOR_COOKIE = "fid_vid"
 SESSION_COOKIE = "fid_sid"
 VISITOR_MAX_AGE = 396 * 24 * 3600  # 13 months
 VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
 SESSION_VALUE = re.compile(r"^([0-9a-f]{16})\.([0-9]{1,15})$")
+
+
+def secure_cookies(settings: Settings, request: Request) -> bool:
+    """Whether cookies set on this request get the `Secure` flag (FIDELIA_COOKIE_SECURE)."""
+    if settings.cookie_secure != "auto":
+        return settings.cookie_secure == "always"
+    if settings.trust_proxy and request.headers.get("x-forwarded-proto", "").lower() == "https":
+        return True
+    return request.url.scheme == "https"
 
 
 def new_visitor_id() -> str:

@@ -52,11 +52,11 @@ def export_person(store: Store, person: Person) -> dict[str, Any]:
     def rows(name: str) -> list[dict[str, Any]]:
         return [{k: _plain(v) for k, v in row.items()} for row in store.query_dicts(name, **params)]
 
-    exported = {"site_id": person.site_id, "visitor_ids": person.visitors, "customer_id": person.customer or None,
-                "events": rows("privacy/export_events"), "visitor_profiles": rows("privacy/export_profiles"),
-                "customer_profile": rows("privacy/export_customer"), "imported_orders": rows("privacy/export_orders")}
-    log.info("export: %d visitor id(s), %d events", len(person.visitors), len(exported["events"]))
-    return exported
+    events = rows("privacy/export_events")
+    log.info("export: %d visitor id(s), %d events", len(person.visitors), len(events))
+    return {"site_id": person.site_id, "visitor_ids": person.visitors, "customer_id": person.customer or None,
+            "events": events, "visitor_profiles": rows("privacy/export_profiles"),
+            "customer_profile": rows("privacy/export_customer"), "imported_orders": rows("privacy/export_orders")}
 
 
 def erase_person(store: Store, person: Person, snapshot: Path) -> int:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +25,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from collector.cookies import secure_cookies
 from fidelia.auth import ApiKeys, Forbidden, Unauthorized
 from fidelia.dashboard.labels import DEFAULT_LANG, LABELS, LANGS, REPORT_VIEWS, VALUE_LABELS, in_lang
 from fidelia.dashboard.session import SESSION_COOKIE, SESSION_SECONDS, DashboardKeys, Session, SessionSigner
 from fidelia.errors import FideliaError, UnknownSite
 from fidelia.settings import Settings
 from fidelia.sites import SiteRegistry
+from fidelia.static_assets import load_folder
 from fidelia.store import Store
 from profiles.report_format import to_csv
 from profiles.reports import (
@@ -58,28 +58,12 @@ SECURITY_HEADERS = {
 LANG_COOKIE = "fidelia_lang"
 LANG_COOKIE_MAX_AGE = 365 * 86400
 STATIC_DIR = Path(__file__).with_name("static")
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".md": "text/plain; charset=utf-8", ".svg": "image/svg+xml"}
 MAX_FORM_BYTES = 4096
 QUICK_RANGES = (7, 30, 90, 365)
 # The keys the script needs in the page's language (the rest is rendered server-side).
 SCRIPT_LABELS = ("no_data", "load_error", "others", "loading")
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-@dataclass(frozen=True)
-class StaticAsset:
-    """One file of static/, read once; its ETag also versions its URL, so it can be cached for long."""
-
-    body: bytes
-    media_type: str
-    etag: str
-
-    @classmethod
-    def load(cls, path: Path) -> StaticAsset:
-        body = path.read_bytes()
-        return cls(body, STATIC_TYPES[path.suffix], '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
 
 
 def json_errors(handler: Handler) -> Handler:
@@ -132,8 +116,7 @@ class DashboardPages:
         self.sessions = SessionSigner(settings.secret_key, self.keys, clock)
         self.env = Environment(loader=PackageLoader("fidelia.dashboard", "templates"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.assets = {path.name: StaticAsset.load(path) for path in STATIC_DIR.iterdir()
-                       if path.suffix in STATIC_TYPES}
+        self.assets = load_folder(STATIC_DIR)
 
     def routes(self) -> list[Route]:
         return [
@@ -283,12 +266,7 @@ class DashboardPages:
         return datetime.fromtimestamp(self.clock(), UTC).date()
 
     def secure(self, request: Request) -> bool:
-        mode = self.settings.cookie_secure
-        if mode != "auto":
-            return mode == "always"
-        if self.settings.trust_proxy and request.headers.get("x-forwarded-proto", "").lower() == "https":
-            return True
-        return request.url.scheme == "https"
+        return secure_cookies(self.settings, request)
 
 
 def first_day(params: ReportParams) -> date:

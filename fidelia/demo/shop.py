@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -25,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from fidelia.demo.catalog import Catalog, Product, demo_catalog
+from fidelia.static_assets import load_folder
 
 SITE_ID = "demo"
 LANGS = ("fr", "en")
@@ -40,7 +40,6 @@ MAX_FORM_BYTES = 4096
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$")
 CUSTOMER_ID = re.compile(r"^c-[0-9a-f]{12}$")
 STATIC_DIR = Path(__file__).with_name("static")
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "application/javascript; charset=utf-8"}
 COMPLAINT_TOPICS = ("delivery", "product", "refund", "other")
 # The promotions an offer may carry (docs/recommender.md); the home page has a banner for each.
 PROMOTIONS = ("welcome", "loyalty", "preview", "win_back")
@@ -153,20 +152,6 @@ def product_hue(product: Product) -> int:
     return (int(product.product_id[1:3]) * 36 + int(product.product_id[3:])) % 360
 
 
-@dataclass(frozen=True)
-class StaticAsset:
-    """The shop's stylesheet or script, read once at start-up."""
-
-    body: bytes
-    media_type: str
-    etag: str
-
-    @classmethod
-    def load(cls, path: Path) -> StaticAsset:
-        body = path.read_bytes()
-        return cls(body, STATIC_TYPES[path.suffix], '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
-
-
 class ShopPages:
     """The shop's routes over one catalog and one template environment."""
 
@@ -175,8 +160,7 @@ class ShopPages:
         self.products = catalog.by_id
         self.env = Environment(loader=PackageLoader("fidelia.demo", "templates"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.assets = {path.name: StaticAsset.load(path) for path in STATIC_DIR.iterdir()
-                       if path.suffix in STATIC_TYPES}
+        self.assets = load_folder(STATIC_DIR)
         self.env.filters["price"] = format_price
         self.env.globals.update(rubrique_path=rubrique_path, hue=product_hue, SITE_ID=SITE_ID,
                                 COMPLAINT_TOPICS=COMPLAINT_TOPICS, PROMOTIONS=PROMOTIONS)

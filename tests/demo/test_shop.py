@@ -178,7 +178,7 @@ def test_sign_in_refuses_a_bad_email(client: httpx.Client) -> None:
 
 
 def test_stylesheet_and_script_are_served_with_an_etag(client: httpx.Client) -> None:
-    for name, media_type in (("shop.css", "text/css"), ("shop.js", "application/javascript")):
+    for name, media_type in (("shop.css", "text/css"), ("shop.js", "text/javascript")):
         response = client.get(f"/shop/static/{name}")
         assert response.status_code == 200 and response.headers["content-type"].startswith(media_type)
         again = client.get(f"/shop/static/{name}", headers={"If-None-Match": response.headers["etag"]})
