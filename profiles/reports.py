@@ -204,13 +204,21 @@ def rfm(store: Store, p: ReportParams) -> Report:
 
 
 def lifecycle(store: Store, p: ReportParams) -> Report:
-    """Counts per stage at the end of the period, and how people moved between its two ends."""
+    """Counts per stage at the end of the period, and how people moved between its two ends.
+
+    Orders and product novelty are read once, as of the end, and cut at the start in polars:
+    people are keyed the same way at both ends (a visitor who identified during the period is
+    one person, not a prospect that vanished and a customer that appeared).
+    """
+    at_end = {"site_id": p.site_id, "as_of": p.end}
+    orders = frame(store, "profiles/orders", **at_end)
+    first_seen = frame(store, "profiles/product_first_seen", **at_end).lazy()
+
     def stages_at(when: datetime) -> pl.DataFrame:
-        params = {"site_id": p.site_id, "as_of": when}
-        summary = purchase_summary(frame(store, "profiles/orders", **params).lazy(),
-                                   frame(store, "profiles/product_first_seen", **params).lazy())
-        people = summary.join(frame(store, "profiles/feedback", **params).lazy(), on="person", how="full",
-                              coalesce=True).with_columns(pl.col("orders").fill_null(0))
+        summary = purchase_summary(orders.filter(pl.col("ts") <= when).lazy(), first_seen)
+        feedback = frame(store, "profiles/feedback", site_id=p.site_id, as_of=when).lazy()
+        people = summary.join(feedback, on="person", how="full", coalesce=True).with_columns(
+            pl.col("orders").fill_null(0))
         return loyalty(people, when, p.attrition_days).select("person", "lifecycle_stage").collect()
 
     before, after = stages_at(p.start), stages_at(p.end)
