@@ -28,6 +28,8 @@ OFFER_PARAMS = [
      "schema": {"type": "string", "maxLength": 64}},
     {"name": "campaign", "in": "query", "description": "the visit's utm_campaign (cold start)",
      "schema": {"type": "string", "maxLength": 128}},
+    {"name": "referrer", "in": "query", "description": "the page's referrer (cold start)",
+     "schema": {"type": "string", "maxLength": 2048}},
     {"name": "site_id", "in": "query", "description": "needed only when several sites are configured",
      "schema": {"type": "string"}},
 ]

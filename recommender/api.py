@@ -133,16 +133,16 @@ class ProfileAPI:
     # --- shared -------------------------------------------------------------------------------
 
     def _offer_bytes(self, request: Request, site: Site, visitor_id: str | None) -> bytes:
-        slot, n, rubrique, campaign = _offer_params(request)
+        slot, n, rubrique, campaign, referrer = _offer_params(request)
         self.reader.connection()  # a new snapshot empties the caches: look before using them
-        key = (site.site_id, visitor_id, slot, n, rubrique, campaign)
+        key = (site.site_id, visitor_id, slot, n, rubrique, campaign, referrer)
         cached = self.reader.responses.get(key)
         if cached is not None:
             return cached
         row = self.reader.visitor(site.site_id, visitor_id) if visitor_id else None
         holdout = bool(visitor_id) and in_holdout(site.site_id, visitor_id or "", self.settings.reco_holdout)
         offer = recommend(self.reader.model(site.site_id), visitor_view(visitor_id or "", row), n,
-                          Context(datetime.fromtimestamp(self.clock(), UTC), rubrique, campaign),
+                          Context(datetime.fromtimestamp(self.clock(), UTC), rubrique, campaign, referrer),
                           holdout=holdout, max_share=self.settings.reco_max_share,
                           exclude_bought_days=self.settings.reco_exclude_bought_days)
         body = JSON.encode(offer_json(visitor_id, slot, holdout, offer, summary_json(row)))
@@ -198,7 +198,7 @@ def _cookie_visitor(request: Request) -> str | None:
     return value if VISITOR_ID.match(value) else None
 
 
-def _offer_params(request: Request) -> tuple[str, int, str, str]:
+def _offer_params(request: Request) -> tuple[str, int, str, str, str]:
     query = request.query_params
     slot = query.get("slot", "home")
     if slot not in SLOTS:
@@ -206,7 +206,8 @@ def _offer_params(request: Request) -> tuple[str, int, str, str]:
     raw_n = query.get("n", "8")
     if not raw_n.isdigit() or not 1 <= int(raw_n) <= MAX_ITEMS:
         raise InvalidParameter(f"n must be a whole number from 1 to {MAX_ITEMS}, got {raw_n[:16]!r}", field="n")
-    rubrique, campaign = query.get("rubrique", ""), query.get("campaign", "")
-    if len(rubrique) > 64 or len(campaign) > 128:
-        raise InvalidParameter("rubrique (64) or campaign (128) is too long", field="rubrique")
-    return slot, int(raw_n), rubrique, campaign
+    rubrique, campaign, referrer = query.get("rubrique", ""), query.get("campaign", ""), query.get("referrer", "")
+    for name, value, limit in (("rubrique", rubrique, 64), ("campaign", campaign, 128), ("referrer", referrer, 2048)):
+        if len(value) > limit:
+            raise InvalidParameter(f"{name} is longer than {limit} characters", field=name)
+    return slot, int(raw_n), rubrique, campaign, referrer

@@ -6,7 +6,8 @@ context, so the API, the offline evaluation and the tests all run the same code.
 
 Strategies (docs/recommender.md), chosen by lifecycle stage and risk:
 - cold_start (no profile yet): the current page's rubrique, else a rubrique named by the
-  campaign, else what is popular.
+  campaign or the referrer (a search for "chaussures", a link from a "sacs" page), else what is
+  popular.
 - discovery (prospect): best sellers of their interest rubriques, plus a welcome offer.
 - complements (buyer): what goes with what they bought, then their rubriques' best sellers.
 - loyalty (repeat customer): new arrivals in their rubriques, complements, best sellers.
@@ -80,6 +81,7 @@ class Context:
     now: datetime
     rubrique: str = ""
     campaign: str = ""
+    referrer: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,8 +174,8 @@ def _interest_rubriques(model: SiteModel, visitor: VisitorView, context: Context
             return [(r, s / total) for r, s in top]
     if context.rubrique in model.by_rubrique:
         return [(context.rubrique, 1.0)]
-    campaign = context.campaign.lower()
-    named = [r for r in model.by_rubrique if r and r in campaign]
+    hints = (context.campaign.lower(), context.referrer.lower())
+    named = [r for hint in hints for r in sorted(model.by_rubrique) if r and r in hint]
     return [(named[0], 1.0)] if named else []
 
 

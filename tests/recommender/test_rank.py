@@ -69,6 +69,8 @@ def test_cold_start_uses_the_page_then_the_campaign_then_popularity() -> None:
     assert on_page.strategy == "cold_start" and {i.product.rubrique for i in on_page.items[:2]} == {"hats"}
     from_campaign = recommend(model(), unknown, 4, Context(NOW, campaign="soldes-bags-juin"))
     assert from_campaign.items[0].product.rubrique == "bags"
+    from_referrer = recommend(model(), unknown, 4, Context(NOW, referrer="https://www.google.com/search?q=hats+wool"))
+    assert from_referrer.items[0].product.rubrique == "hats"
     plain = recommend(model(), unknown, 6, Context(NOW))
     assert len(plain.items) == 6 and all(i.reason == "Best seller" for i in plain.items)
 

@@ -151,7 +151,9 @@
   // The server renders best sellers; when the recommender answers for this visitor, its offer replaces
   // them. A 404 (no recommender yet), an error or an empty offer leaves the best sellers in place.
   function loadOffer(slot) {
-    const url = "/v1/me/recommendations?slot=" + encodeURIComponent(slot.dataset.slot) + "&n=8";
+    // The referrer (a search, a campaign page) helps a visitor without a profile yet.
+    const url = "/v1/me/recommendations?slot=" + encodeURIComponent(slot.dataset.slot) + "&n=8" +
+      (document.referrer ? "&referrer=" + encodeURIComponent(document.referrer.slice(0, 2000)) : "");
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((response) => (response.ok ? response.json() : null))
       .then((offer) => {
