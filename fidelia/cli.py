@@ -96,17 +96,10 @@ def cmd_profiles_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import_orders(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from fidelia.sites import SiteRegistry
-    from fidelia.store import Store
     from profiles.orders_import import import_orders
 
-    SiteRegistry.load(settings.sites_file).get(args.site)
-    store = Store(settings.clickhouse_dsn)
-    try:
-        store.migrate(settings.retention_days)
+    with _store(settings, args.site) as store:
         report = import_orders(store, Path(args.file), args.site, skip_bad_rows=args.skip_bad_rows)
-    finally:
-        store.close()
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"{report.loaded} orders loaded into site {args.site}" +
@@ -117,17 +110,10 @@ def cmd_import_orders(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import_catalog(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from fidelia.sites import SiteRegistry
-    from fidelia.store import Store
     from recommender.catalog_import import import_catalog
 
-    SiteRegistry.load(settings.sites_file).get(args.site)
-    store = Store(settings.clickhouse_dsn)
-    try:
-        store.migrate(settings.retention_days)
+    with _store(settings, args.site) as store:
         loaded = import_catalog(store, Path(args.file), args.site)
-    finally:
-        store.close()
     print(f"{loaded} products loaded into the catalog of site {args.site}")
     return 0
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.datastructures import MutableHeaders
@@ -30,6 +30,7 @@ from fidelia.auth import ApiKeys, Forbidden, Unauthorized
 from fidelia.dashboard.labels import DEFAULT_LANG, LABELS, LANGS, REPORT_VIEWS, VALUE_LABELS, in_lang
 from fidelia.dashboard.session import SESSION_COOKIE, SESSION_SECONDS, DashboardKeys, Session, SessionSigner
 from fidelia.errors import FideliaError, UnknownSite
+from fidelia.forms import read_form
 from fidelia.settings import Settings
 from fidelia.sites import SiteRegistry
 from fidelia.static_assets import load_folder
@@ -159,7 +160,7 @@ class DashboardPages:
                 return RedirectResponse(request.url_for("dashboard"), status_code=303)
             return self.login_page(request, lang, expired="expired" in request.query_params)
         check_same_origin(request)
-        presented = (await read_form(request)).get("key", "").strip()
+        presented = (await read_form(request, MAX_FORM_BYTES)).get("key", "").strip()
         key = self.keys.match(presented) if presented else None
         if key is None:
             return self.login_page(request, lang, status=401, refused=True)
@@ -298,17 +299,6 @@ def check_same_origin(request: Request) -> None:
     if request.headers.get("sec-fetch-site") == "cross-site" or (
             origin is not None and urlsplit(origin).netloc != request.headers.get("host")):
         raise Forbidden("the dashboard accepts forms from its own pages only")
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A small urlencoded form body (the login form is one field; more is cut off)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            break
-    fields = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
-    return {key: values[0] for key, values in fields.items()}
 
 
 def dashboard_routes(settings: Settings, sites: SiteRegistry, store: Store, keys: ApiKeys,

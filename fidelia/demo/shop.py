@@ -16,7 +16,7 @@ import hashlib
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.requests import Request
@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from fidelia.demo.catalog import Catalog, Product, demo_catalog
+from fidelia.forms import read_form
 from fidelia.static_assets import load_folder
 
 SITE_ID = "demo"
@@ -225,7 +226,7 @@ class ShopPages:
                            signed_in=customer is not None and "signed_in" in request.query_params, error=False)
 
     async def sign_in_or_out(self, request: Request, lang: str) -> Response:
-        form = await read_form(request)
+        form = await read_form(request, MAX_FORM_BYTES)
         account = request.url_for("shop_account")
         if form.get("action") == "sign_out":
             response = RedirectResponse(account, status_code=303)
@@ -296,17 +297,6 @@ def lang_link(request: Request, lang: str) -> str:
     """The current page in another language: a query-only link that keeps the other parameters."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     return "?" + urlencode([*params, ("lang", lang)])
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A small urlencoded form body (the shop's own forms are a few fields; larger is cut off)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            break
-    fields = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
-    return {key: values[0] for key, values in fields.items()}
 
 
 def shop_routes() -> list[Route]:
