@@ -86,8 +86,8 @@ def cmd_profiles_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     for result in results:
-        print(f"{result.site_id}: {result.mode} rebuild, {result.visitors} visitor profiles, "
-              f"{result.customers} customer profiles in {result.seconds:.1f} s")
+        print(f"{result.site_id}: {result.mode} rebuild, {result.visitors} visitor and {result.customers} "
+              f"customer profiles written in {result.seconds:.1f} s")
     if not results:
         print("no events yet: nothing to rebuild")
     return 0
@@ -148,7 +148,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 
     with _store(settings, args.site) as store:
         person = find_person(store, args.site, args.id)
-        removed = erase_person(store, person, settings.snapshot_path)
+        removed = erase_person(store, person, settings.snapshot_path, settings.data_dir)
     kind = "customer" if person.customer else "visitor"
     print(f"erased {kind} with {len(person.visitors)} visitor id(s): {removed} events, profiles and links removed")
     return 0

@@ -18,6 +18,7 @@ import duckdb
 
 from fidelia.errors import FideliaError
 from fidelia.store import Store, load_sql, split_statements
+from profiles.changes import forget_state, state_path
 
 log = logging.getLogger(__name__)
 MAX_ID = 128
@@ -59,12 +60,14 @@ def export_person(store: Store, person: Person) -> dict[str, Any]:
             "customer_profile": rows("privacy/export_customer"), "imported_orders": rows("privacy/export_orders")}
 
 
-def erase_person(store: Store, person: Person, snapshot: Path) -> int:
-    """Delete the person everywhere; returns how many events were removed."""
+def erase_person(store: Store, person: Person, snapshot: Path, data_dir: Path) -> int:
+    """Delete the person everywhere; returns how many events were removed. The profiles job's
+    row fingerprints go too (they name the person), which makes the site's next rebuild full."""
     params = {"site_id": person.site_id, "visitors": person.visitors, "customer": person.customer}
     events = len(store.query("privacy/export_events", **params))
     for statement in split_statements(load_sql("privacy/erase")):
         store.run_statement(statement, params)
+    forget_state(state_path(data_dir, person.site_id))
     if snapshot.exists():
         erase_from_snapshot(snapshot, person)
     log.info("erasure: %d visitor id(s), %d events removed", len(person.visitors), events)

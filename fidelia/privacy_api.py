@@ -37,7 +37,8 @@ class PrivacyAPI:
     async def erase(self, request: Request) -> Response:
         self.keys.require(request, "admin")
         person = await asyncio.to_thread(find_person, self.store, self._site_id(request), request.path_params["id"])
-        removed = await asyncio.to_thread(erase_person, self.store, person, self.settings.snapshot_path)
+        removed = await asyncio.to_thread(erase_person, self.store, person, self.settings.snapshot_path,
+                                          self.settings.data_dir)
         self.reader.refresh()
         return JSONResponse({"erased": True, "visitor_ids": len(person.visitors), "events": removed})
 

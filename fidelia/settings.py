@@ -162,6 +162,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 "At most this share of an offer's items from one rubrique (diversity)."),
     SettingSpec("reco_exclude_bought_days", "90", _non_negative_int,
                 "Never recommend a product the customer bought within this many days."),
+    SettingSpec("reco_retrain_minutes", "360", _non_negative_float,
+                "An incremental profiles run retrains the recommender only when its model is older than "
+                "this; full runs always retrain. 0: retrain at every run."),
     SettingSpec("log_level", "info", _choice(*LOG_LEVELS), "Log verbosity."),
 )
 
@@ -193,6 +196,7 @@ class Settings:
     reco_holdout: float
     reco_max_share: float
     reco_exclude_bought_days: int
+    reco_retrain_minutes: float
     log_level: str
 
     @classmethod

@@ -4,7 +4,9 @@ Incremental (the default) recomputes from events only the visitors with events s
 the last run's watermark; the loyalty numbers that move with the date and the population
 (recency, RFM, attrition) are recomputed for every customer each run from the orders, which
 are few and cheap. A visitor profile is a pure function of the visitor's events and their
-customer's orders, so an incremental run writes what a full run would.
+customer's orders, so an incremental run computes what a full run would, and writes only the
+rows that differ from the last run's (profiles/changes.py). The recommender is retrained on
+full runs and when its model is older than FIDELIA_RECO_RETRAIN_MINUTES.
 `--as-of` runs are full and leave the next plain run full too.
 """
 
@@ -14,13 +16,14 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles
+from profiles.changes import RowChanges, changed_rows, forget_state, load_state, save_state, state_path
 from profiles.extract import Scope, extract
 from profiles.load import write_clickhouse, write_snapshot
 from recommender.train import train
@@ -85,19 +88,31 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     back_dated = as_of is not None
     run_as_of = as_of or now or datetime.now(UTC)
     watermark_key, current_key = f"profiles.watermark.{site_id}", f"profiles.current.{site_id}"
+    rows_path = state_path(settings.data_dir, site_id)
     previous = store.get_meta(watermark_key)
-    incremental = not full and not back_dated and previous is not None and store.get_meta(current_key) == "1"
+    last_rows = None if full or back_dated else load_state(rows_path)
+    incremental = (last_rows is not None and previous is not None and store.get_meta(current_key) == "1"
+                   and settings.snapshot_path.exists())
     watermark = datetime.fromisoformat(previous) if incremental and previous else EPOCH
     seen_until = store.query("profiles/watermark", site_id=site_id)[0][0]
 
     progress.step(site_id, 1, 3, "extracting and modelling")
     scope = Scope(site_id, run_as_of, full=not incremental, watermark=watermark)
     visitors, customers = compute_site(store, settings, scope)
+    if incremental and last_rows is not None:
+        changes = changed_rows(visitors, customers, last_rows)
+    else:
+        changes = RowChanges(visitors, customers, gone_customers=[])
 
-    progress.step(site_id, 2, 3, f"writing {visitors.height} visitors, {customers.height} customers")
-    write_clickhouse(store, site_id, visitors, customers, full=not incremental)
-    model = train(store, site_id, run_as_of)
-    write_snapshot(settings.snapshot_path, site_id, visitors, customers, full=not incremental, model=model)
+    progress.step(site_id, 2, 3, f"writing {changes.visitors.height} visitors, {changes.customers.height} customers")
+    forget_state(rows_path)  # until this run has written everything, the next one is full
+    write_clickhouse(store, site_id, changes, full=not incremental)
+    model = train(store, site_id, run_as_of) if retrain_due(store, settings, site_id, incremental, run_as_of) else None
+    write_snapshot(settings.snapshot_path, site_id, changes, full=not incremental, model=model)
+    if model is not None:
+        store.set_meta(f"profiles.trained.{site_id}", run_as_of.isoformat())
+    if not back_dated:
+        save_state(rows_path, visitors, customers)
 
     if seen_until is not None and not back_dated:
         store.set_meta(watermark_key, seen_until.replace(tzinfo=UTC).isoformat()
@@ -105,10 +120,19 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     store.set_meta(current_key, "0" if back_dated else "1")
     progress.step(site_id, 3, 3, "done")
     mode = "as-of" if back_dated else ("incremental" if incremental else "full")
-    result = RebuildResult(site_id, mode, visitors.height, customers.height, time.perf_counter() - started)
-    log.info("profiles %s rebuild of %s: %d visitors, %d customers in %.1f s", mode, site_id, result.visitors,
-             result.customers, result.seconds)
+    result = RebuildResult(site_id, mode, changes.visitors.height, changes.customers.height,
+                           time.perf_counter() - started)
+    log.info("profiles %s rebuild of %s: %d visitors, %d customers written in %.1f s", mode, site_id,
+             result.visitors, result.customers, result.seconds)
     return result
+
+
+def retrain_due(store: Store, settings: Settings, site_id: str, incremental: bool, as_of: datetime) -> bool:
+    """Full runs always retrain; an incremental run only when the model is older than the setting
+    (co-visitation over the whole window is most of an incremental run's cost otherwise)."""
+    trained = store.get_meta(f"profiles.trained.{site_id}")
+    return (not incremental or trained is None
+            or as_of - datetime.fromisoformat(trained) >= timedelta(minutes=settings.reco_retrain_minutes))
 
 
 def to_millis(frame: pl.DataFrame) -> pl.DataFrame:

@@ -13,6 +13,7 @@ from fidelia.auth import new_key
 from fidelia.privacy import erase_person, export_person, find_person
 from fidelia.settings import Settings
 from fidelia.store import Store
+from profiles.changes import state_path
 from profiles.job import rebuild_profiles
 from tests.conftest import LiveServer, count_events, make_settings
 from tests.profiles.events import AS_OF, Events, at
@@ -50,19 +51,25 @@ def test_forgetting_a_customer_removes_all_their_visitors(store: Store, site_id:
         "laptop", "phone"}
     assert exported["customer_profile"][0]["customer_id"] == "K"
     assert json.dumps(exported, default=str)  # plain JSON
-    assert erase_person(store, person, settings.snapshot_path) == 5
+    rebuild_profiles(store, settings, full=True, sites=[site_id])  # a plain run keeps row fingerprints
+    assert state_path(settings.data_dir, site_id).exists()
+    assert erase_person(store, person, settings.snapshot_path, settings.data_dir) == 5
     assert count_events(store, site_id) == 1
     left = store.client.query("SELECT visitor_id FROM visitor_profiles FINAL WHERE site_id = {s:String}",
                               parameters={"s": site_id}).result_rows
     assert left == [("stranger",)]
     assert store.query("privacy/customer_of", site_id=site_id, id="K") == [(False,)]
     assert in_snapshot(settings.snapshot_path, site_id) == {"stranger"}
+    # The job's row fingerprints named them too: gone, so the next rebuild is a full one.
+    assert not state_path(settings.data_dir, site_id).exists()
+    [result] = rebuild_profiles(store, settings, sites=[site_id])
+    assert result.mode == "full"
 
 
 def test_forgetting_a_visitor_leaves_the_others(store: Store, site_id: str, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, [site_id])
     two_devices_and_a_stranger(store, site_id, settings)
-    erase_person(store, find_person(store, site_id, "stranger"), settings.snapshot_path)
+    erase_person(store, find_person(store, site_id, "stranger"), settings.snapshot_path, settings.data_dir)
     assert count_events(store, site_id) == 5
     assert in_snapshot(settings.snapshot_path, site_id) == {"laptop", "phone"}
 

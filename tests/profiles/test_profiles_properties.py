@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
@@ -18,6 +19,7 @@ from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.extract import Scope
 from profiles.job import EPOCH, compute_site, rebuild_profiles
+from profiles.load import naive_utc
 from tests.profiles.events import AS_OF, Events
 
 VISITORS = ["v0", "v1", "v2", "v3", "v4"]
@@ -61,6 +63,17 @@ def stored(store: Store, site_id: str, table: str, key: str) -> pl.DataFrame:
     return data.with_columns(pl.col(pl.Categorical).cast(pl.String)).drop(VOLATILE).sort(key)
 
 
+def in_snapshot(config: Settings, site_id: str, table: str, key: str) -> pl.DataFrame:
+    con = duckdb.connect(str(config.snapshot_path), read_only=True)
+    try:
+        data = pl.from_arrow(con.sql(f"SELECT * FROM {table} WHERE site_id = $s", params={"s": site_id})
+                             .to_arrow_table())
+    finally:
+        con.close()
+    assert isinstance(data, pl.DataFrame)
+    return normal(data, key)
+
+
 def normal(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     return frame.drop(VOLATILE, strict=False).sort(key)
 
@@ -84,6 +97,11 @@ def test_incremental_equals_full(store: Store, tmp_path: Path, first: list[dict]
     assert_frame_equal(schema_visitors, normal(visitors, "visitor_id"), check_dtypes=False)
     assert_frame_equal(stored(store, site_id, "customer_profiles", "customer_id"),
                        normal(customers, "customer_id"), check_dtypes=False)
+    # The serving snapshot, which an incremental run only patches, holds the same rows too.
+    assert_frame_equal(in_snapshot(config, site_id, "visitor_profiles", "visitor_id"),
+                       normal(naive_utc(visitors), "visitor_id"), check_dtypes=False)
+    assert_frame_equal(in_snapshot(config, site_id, "customer_profiles", "customer_id"),
+                       normal(naive_utc(customers), "customer_id"), check_dtypes=False)
 
 
 @PROPERTY
