@@ -26,7 +26,7 @@ from profiles.build import build_customer_profiles, build_persons, build_visitor
 from profiles.changes import RowChanges, changed_rows, forget_state, load_state, save_state, state_path
 from profiles.extract import Scope, extract
 from profiles.load import write_clickhouse, write_snapshot
-from recommender.train import train
+from recommender.train import train, trained_key
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -110,7 +110,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     model = train(store, site_id, run_as_of) if retrain_due(store, settings, site_id, incremental, run_as_of) else None
     write_snapshot(settings.snapshot_path, site_id, changes, full=not incremental, model=model)
     if model is not None:
-        store.set_meta(f"profiles.trained.{site_id}", run_as_of.isoformat())
+        store.set_meta(trained_key(site_id), run_as_of.isoformat())
     if not back_dated:
         save_state(rows_path, visitors, customers)
 
@@ -128,10 +128,10 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
 
 
 def retrain_due(store: Store, settings: Settings, site_id: str, incremental: bool, as_of: datetime) -> bool:
-    """Full runs always retrain; an incremental run only when the model is older than the setting
-    (co-visitation over the whole window is most of an incremental run's cost otherwise)."""
-    trained = store.get_meta(f"profiles.trained.{site_id}")
-    return (not incremental or trained is None
+    """Full runs always retrain; an incremental run only when the model is older than the setting or
+    the catalog changed (co-visitation over the whole window would be most of its cost otherwise)."""
+    trained = store.get_meta(trained_key(site_id))
+    return (not incremental or not trained
             or as_of - datetime.fromisoformat(trained) >= timedelta(minutes=settings.reco_retrain_minutes))
 
 

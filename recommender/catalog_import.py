@@ -17,6 +17,7 @@ import polars as pl
 
 from fidelia.errors import FideliaError
 from fidelia.store import Store
+from recommender.train import trained_key
 
 REQUIRED = ("product_id", "name", "rubrique", "price", "url")
 TRUE, FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n", ""}
@@ -89,3 +90,4 @@ def load_products(store: Store, site_id: str, products: list[tuple]) -> None:
     if products:
         frame = pl.DataFrame(products, schema=SCHEMA, orient="row").with_columns(pl.lit(site_id).alias("site_id"))
         store.insert_arrow("products", frame.to_arrow())
+        store.set_meta(trained_key(site_id), "")  # the next profiles run retrains on the new catalog

@@ -18,6 +18,11 @@ POPULARITY_HALF_LIFE_DAYS = 14.0
 NEIGHBOURS = 20
 
 
+def trained_key(site_id: str) -> str:
+    """The meta key holding when the site's model was last trained ('' once the catalog changed)."""
+    return f"profiles.trained.{site_id}"
+
+
 def train(store: Store, site_id: str, as_of: datetime) -> dict[str, pl.DataFrame]:
     """The model tables for the serving snapshot: `reco_products` and `reco_neighbours`."""
     base = {"site_id": site_id, "as_of": as_of}

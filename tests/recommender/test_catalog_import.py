@@ -1,14 +1,21 @@
-"""`import-catalog`: a feed loads whole or not at all; listed products are what the recommender offers."""
+"""`import-catalog`: a feed loads whole or not at all; listed products are what the recommender offers,
+from the next profiles run on."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from fidelia.settings import Settings
 from fidelia.store import Store
+from profiles.job import rebuild_profiles
 from recommender.catalog_import import InvalidCatalog, import_catalog
+from tests.conftest import make_settings
+from tests.profiles.events import AS_OF, Events, at
 
 
 def listed(store: Store, site_id: str) -> dict[str, tuple]:
@@ -37,3 +44,32 @@ def test_a_bad_row_loads_nothing(store: Store, site_id: str, tmp_path: Path) -> 
     assert "feed.csv, line 3: price 'cheap' is not a number" in caught.value.message
     assert "line 4: missing name" in caught.value.message
     assert listed(store, site_id) == {}
+
+
+def snapshot_products(settings: Settings, site_id: str) -> set[str]:
+    con = duckdb.connect(str(settings.snapshot_path), read_only=True)
+    try:
+        rows = con.execute("SELECT product_id FROM reco_products WHERE site_id = ?", [site_id]).fetchall()
+        return {r[0] for r in rows}
+    finally:
+        con.close()
+
+
+def test_incremental_runs_keep_the_model_until_it_is_due_or_the_catalog_changes(
+        store: Store, site_id: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, [site_id])  # FIDELIA_RECO_RETRAIN_MINUTES: 6 hours
+    Events(site_id).add("v1", at(1), "product_view", product_id="a1", rubrique="shoes").insert(store)
+    rebuild_profiles(store, settings, full=True, sites=[site_id], now=AS_OF)
+    assert snapshot_products(settings, site_id) == {"a1"}
+    Events(site_id).add("v2", at(0, minutes=-30), "product_view", product_id="b2", rubrique="bags").insert(store)
+    [result] = rebuild_profiles(store, settings, sites=[site_id], now=AS_OF + timedelta(hours=1))
+    assert result.mode == "incremental" and result.visitors == 1  # v2's profile, not the model
+    assert snapshot_products(settings, site_id) == {"a1"}
+    feed = tmp_path / "feed.csv"
+    feed.write_text("product_id,name,rubrique,price,url\nc3,Chapeau,hats,20,/p/c3\n")
+    import_catalog(store, feed, site_id)
+    rebuild_profiles(store, settings, sites=[site_id], now=AS_OF + timedelta(hours=2))
+    assert snapshot_products(settings, site_id) == {"a1", "b2", "c3"}
+    Events(site_id).add("v3", at(0, minutes=-10), "product_view", product_id="d4", rubrique="hats").insert(store)
+    rebuild_profiles(store, settings, sites=[site_id], now=AS_OF + timedelta(hours=9))  # model 7 hours old
+    assert snapshot_products(settings, site_id) == {"a1", "b2", "c3", "d4"}
