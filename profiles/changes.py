@@ -1,28 +1,41 @@
-"""Which profile rows an incremental run must write: those whose content differs from the last run.
+"""What an incremental run rebuilds: visitors with new events, and the people whose numbers moved.
 
-An incremental run recomputes every customer and every visitor with loyalty numbers (recency,
-RFM ranks and attrition move with the date and the population), but most of them come out the
-same as last time. Each run keeps a fingerprint of every row it produced — a 64-bit hash of the
-row's values, without its run times — in `FIDELIA_DATA_DIR/profiles/<site>.rows.parquet`; the
-next run writes only the rows whose fingerprint changed (or is new), and tombstones the
-customers it no longer produces. What ClickHouse and the snapshot hold is then the same as
-after a full run, for a fraction of the writes.
+A profile row is the visitor's own visits plus their person's loyalty numbers. An incremental
+run recomputes from events only the visitors with new events, and recomputes every person's
+numbers from the orders and feedback (few rows, cheap): recency, RFM ranks and attrition move
+with the date and the population. Most people come out the same as last time, so each run keeps
+a fingerprint of every person's numbers — a 64-bit hash, in
+`FIDELIA_DATA_DIR/profiles/<site>.persons.parquet` — and the next run rebuilds only:
 
-The fingerprints are only trusted when the last run finished: they are removed before a run
-writes anything and saved after it wrote everything, so a run that died half-way, an erasure
-or a missing file makes the next run full. Hashes may differ between polars versions: after an
-upgrade one run rewrites every row, which is correct, only slower.
+- the visitors with new events;
+- the visitors and customers whose person's fingerprint changed, appeared or disappeared;
+- the customers a visitor with new events belongs to, now or before (their devices changed).
+
+The unchanged visit part of those rows is read back from the serving snapshot, which holds what
+the last run wrote. What ClickHouse and the snapshot hold afterwards is what a full run writes
+(property-tested). The fingerprints are trusted only when the last run finished: they are
+removed before a run writes anything and saved once it wrote everything, so a run that died
+half-way, an erasure or a missing file makes the next run full. Hashes may differ between polars
+versions: after an upgrade one run rebuilds every person, which is correct, only slower.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
-RUN_COLUMNS = ("as_of", "updated_at")
+from fidelia.store import load_sql
+from profiles.build import LOYALTY_COLUMNS
+
 HASH_SEED = 0
+# What profiles/visits.sql gives per visitor, which is what the snapshot keeps of it.
+STORED_VISIT_COLUMNS = ["visitor_id", "customer_id", "first_seen", "last_seen", "visits", "pageviews", "last_visits",
+                        "interests", "recent_products"]
 
 
 @dataclass(frozen=True)
@@ -34,22 +47,30 @@ class RowChanges:
     gone_customers: list[str]
 
 
+@dataclass(frozen=True)
+class Rebuild:
+    """Who an incremental run rebuilds (besides the visitors with new events), and who may be gone."""
+
+    visitors: list[str]  # visitors without new events whose own person's numbers changed
+    customers: list[str]  # customers rebuilt whole: numbers changed, or a device of theirs did
+    maybe_gone: set[str]  # customers that may no longer exist: no person left, or a device moved
+
+
 def state_path(data_dir: Path, site_id: str) -> Path:
-    return data_dir / "profiles" / f"{site_id}.rows.parquet"
+    return data_dir / "profiles" / f"{site_id}.persons.parquet"
 
 
-def fingerprints(frame: pl.DataFrame, key: str, kind: str) -> pl.DataFrame:
-    values = [c for c in frame.columns if c not in RUN_COLUMNS]
-    return frame.select(pl.lit(kind).alias("kind"), pl.col(key).alias("key"),
-                        pl.struct(values).hash(seed=HASH_SEED).alias("hash"))
+def fingerprints(persons: pl.DataFrame) -> pl.DataFrame:
+    """person → hash of the loyalty numbers a profile shows."""
+    shown = [c for c in LOYALTY_COLUMNS if c in persons.columns]
+    return persons.select("person", pl.struct(shown).hash(seed=HASH_SEED).alias("hash"))
 
 
-def save_state(path: Path, visitors: pl.DataFrame, customers: pl.DataFrame) -> None:
-    """Remember what this run produced; written to a temporary name, then renamed into place."""
+def save_state(path: Path, persons: pl.DataFrame) -> None:
+    """Remember this run's persons; written to a temporary name, then renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    pl.concat([fingerprints(visitors, "visitor_id", "v"), fingerprints(customers, "customer_id", "c")]
-              ).write_parquet(temporary, compression="lz4")
+    fingerprints(persons).write_parquet(temporary, compression="lz4")
     temporary.replace(path)
 
 
@@ -66,17 +87,51 @@ def forget_state(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def changed_rows(visitors: pl.DataFrame, customers: pl.DataFrame, previous: pl.DataFrame) -> RowChanges:
-    """The rows of this run that differ from the previous run's, and the customers gone since."""
-    return RowChanges(
-        visitors=_changed(visitors, "visitor_id", previous.filter(pl.col("kind") == "v")),
-        customers=_changed(customers, "customer_id", previous.filter(pl.col("kind") == "c")),
-        gone_customers=sorted(
-            set(previous.filter(pl.col("kind") == "c")["key"].to_list()) - set(customers["customer_id"].to_list())
-        ),
+def plan(persons: pl.DataFrame, previous: pl.DataFrame, recomputed: pl.DataFrame,
+         linked_before: list[str]) -> Rebuild:
+    """Who to rebuild, from this run's persons, the last run's fingerprints, the visitors
+    recomputed from events (visitor_id, customer_id) and the customers those were linked to."""
+    now = fingerprints(persons)
+    moved = pl.concat([now.join(previous, on=["person", "hash"], how="anti"),
+                       previous.join(now, on="person", how="anti")])["person"]
+    people = set(moved.to_list())
+    fresh = set(recomputed["visitor_id"].to_list())
+    customers = {p[2:] for p in people if p.startswith("c:")}
+    devices_now = set(recomputed.filter(pl.col("customer_id") != "")["customer_id"].to_list())
+    disappeared = {p[2:] for p in set(previous["person"].to_list()) - set(now["person"].to_list())
+                   if p.startswith("c:")}
+    return Rebuild(
+        visitors=sorted({p[2:] for p in people if p.startswith("v:")} - fresh),
+        customers=sorted(customers | devices_now | set(linked_before)),
+        maybe_gone=disappeared | set(linked_before),
     )
 
 
-def _changed(frame: pl.DataFrame, key: str, previous: pl.DataFrame) -> pl.DataFrame:
-    same = fingerprints(frame, key, "").join(previous, on=["key", "hash"], how="semi").select(pl.col("key").alias(key))
-    return frame.join(same, on=key, how="anti")
+def stored_visits(snapshot: Path, site_id: str, rebuild: Rebuild, recomputed: list[str]) -> pl.DataFrame:
+    """The visit part, as the last run wrote it, of the rows to rebuild that have no new events."""
+    with _snapshot(snapshot, wanted_visitors=("visitor_id", rebuild.visitors),
+                   wanted_customers=("customer_id", rebuild.customers), recomputed=("visitor_id", recomputed)) as con:
+        stored = pl.from_arrow(con.sql(load_sql("snapshot/stored_visits"), params={"site_id": site_id})
+                               .to_arrow_table())
+    if not isinstance(stored, pl.DataFrame):
+        raise TypeError("snapshot/stored_visits returned a series")
+    # The snapshot keeps plain UTC times; the job works in aware ones.
+    return stored.select(STORED_VISIT_COLUMNS).with_columns(pl.col(pl.Datetime).dt.replace_time_zone("UTC"))
+
+
+def linked_before(snapshot: Path, site_id: str, recomputed: list[str]) -> list[str]:
+    """The customers the visitors with new events belonged to at the last run."""
+    with _snapshot(snapshot, recomputed=("visitor_id", recomputed)) as con:
+        return [row[0] for row in con.execute(load_sql("snapshot/linked_before"), {"site_id": site_id}).fetchall()]
+
+
+@contextmanager
+def _snapshot(path: Path, **keys: tuple[str, list[str]]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The snapshot, read-only, with each list of keys registered as a one-column table."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for table, (column, values) in keys.items():
+            con.register(table, pl.DataFrame({column: values}, schema={column: pl.String}).to_arrow())
+        yield con
+    finally:
+        con.close()

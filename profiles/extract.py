@@ -17,7 +17,8 @@ RECENT_PRODUCTS = 10
 
 @dataclass(frozen=True)
 class Scope:
-    """Which visitors a run recomputes from events: all (full) or those stored after the watermark."""
+    """Which visitors a run recomputes from events: all (full) or those stored after the watermark
+    (the others an incremental run needs come from the snapshot: profiles/changes.py)."""
 
     site_id: str
     as_of: datetime
@@ -39,9 +40,6 @@ def extract(store: Store, scope: Scope, session_gap_minutes: int, half_life_days
                    session_gap_ms=session_gap_minutes * 60_000, last_visits=LAST_VISITS,
                    recent_products=RECENT_PRODUCTS,
                    half_life_days=half_life_days, **WEIGHTS)
-    if not scope.full:
-        stored = frame(store, "profiles/stored_visits", site_id=scope.site_id, watermark=scope.watermark)
-        visits = pl.concat([visits, stored.select(visits.columns)], how="vertical_relaxed")
     return ProfileInputs(
         visits=visits.lazy(),
         orders=frame(store, "profiles/orders", **base).lazy(),

@@ -23,7 +23,16 @@ import polars as pl
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles
-from profiles.changes import RowChanges, changed_rows, forget_state, load_state, save_state, state_path
+from profiles.changes import (
+    RowChanges,
+    forget_state,
+    linked_before,
+    load_state,
+    plan,
+    save_state,
+    state_path,
+    stored_visits,
+)
 from profiles.extract import Scope, extract
 from profiles.load import write_clickhouse, write_snapshot
 from recommender.train import train, trained_key
@@ -70,16 +79,49 @@ def rebuild_profiles(store: Store, settings: Settings, *, full: bool = False, as
 
 
 def compute_site(store: Store, settings: Settings, scope: Scope) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The visitor and customer profiles a run over `scope` writes (no writing here)."""
-    inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days)
+    """The visitor and customer profiles a full run over `scope` writes (no writing here)."""
+    changes, _ = compute_changes(store, settings, scope, previous=None)
+    return changes.visitors, changes.customers
+
+
+def assemble(visits: pl.LazyFrame, persons: pl.DataFrame, scope: Scope, settings: Settings,
+             customer_visits: pl.LazyFrame | None = None, customer_persons: pl.DataFrame | None = None
+             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Visitor rows for `visits`; customer rows for the customers among `persons` and `visits`
+    (or among the narrower `customer_persons` and `customer_visits` when given)."""
     updated_at = datetime.now(UTC)
-    persons = build_persons(inputs, scope.as_of, settings.attrition_days)
+    customer_persons = persons if customer_persons is None else customer_persons
     visitors, customers = pl.collect_all([
-        build_visitor_profiles(inputs.visits, persons, scope.site_id, scope.as_of, updated_at),
-        build_customer_profiles(inputs.visits, persons, scope.site_id, scope.as_of, updated_at,
-                                settings.interest_half_life_days),
+        build_visitor_profiles(visits, persons.lazy(), scope.site_id, scope.as_of, updated_at),
+        build_customer_profiles(visits if customer_visits is None else customer_visits, customer_persons.lazy(),
+                                scope.site_id, scope.as_of, updated_at, settings.interest_half_life_days),
     ])
     return to_millis(visitors), to_millis(customers)
+
+
+def compute_changes(store: Store, settings: Settings, scope: Scope, previous: pl.DataFrame | None
+                    ) -> tuple[RowChanges, pl.DataFrame]:
+    """The rows a run writes, and every person's numbers. Full: everyone. Incremental (with the
+    last run's fingerprints): the visitors with new events and the people whose numbers moved."""
+    inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days)
+    persons = build_persons(inputs, scope.as_of, settings.attrition_days).collect()
+    if scope.full or previous is None:
+        visitors, customers = assemble(inputs.visits, persons, scope, settings)
+        return RowChanges(visitors, customers, gone_customers=[]), persons
+    fresh = inputs.visits.collect()
+    fresh_ids = fresh["visitor_id"].to_list()
+    rebuild = plan(persons, previous, fresh.select("visitor_id", "customer_id"),
+                   linked_before(settings.snapshot_path, scope.site_id, fresh_ids))
+    stored = stored_visits(settings.snapshot_path, scope.site_id, rebuild, fresh_ids)
+    visits = pl.concat([fresh, stored.select(fresh.columns)], how="vertical_relaxed")
+    wanted = pl.DataFrame({"customer_id": rebuild.customers}, schema={"customer_id": pl.String})
+    visitors, customers = assemble(
+        visits.lazy(), persons, scope, settings,
+        customer_visits=visits.lazy().join(wanted.lazy(), on="customer_id", how="semi"),
+        customer_persons=persons.join(wanted.select((pl.lit("c:") + pl.col("customer_id")).alias("person")),
+                                      on="person", how="semi"))
+    gone = sorted(rebuild.maybe_gone - set(customers["customer_id"].to_list()))
+    return RowChanges(visitors, customers, gone), persons
 
 
 def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, as_of: datetime | None,
@@ -98,11 +140,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
 
     progress.step(site_id, 1, 3, "extracting and modelling")
     scope = Scope(site_id, run_as_of, full=not incremental, watermark=watermark)
-    visitors, customers = compute_site(store, settings, scope)
-    if incremental and last_rows is not None:
-        changes = changed_rows(visitors, customers, last_rows)
-    else:
-        changes = RowChanges(visitors, customers, gone_customers=[])
+    changes, persons = compute_changes(store, settings, scope, last_rows)
 
     progress.step(site_id, 2, 3, f"writing {changes.visitors.height} visitors, {changes.customers.height} customers")
     forget_state(rows_path)  # until this run has written everything, the next one is full
@@ -112,7 +150,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     if model is not None:
         store.set_meta(trained_key(site_id), run_as_of.isoformat())
     if not back_dated:
-        save_state(rows_path, visitors, customers)
+        save_state(rows_path, persons)
 
     if seen_until is not None and not back_dated:
         store.set_meta(watermark_key, seen_until.replace(tzinfo=UTC).isoformat()
