@@ -54,7 +54,10 @@ def write_snapshot(path: Path, site_id: str, changes: RowChanges, full: bool,
                    model: dict[str, pl.DataFrame] | None) -> None:
     """Copy the live snapshot, replace this site's profile rows (all on a full run, the changed
     ones otherwise) and, when retrained, its recommender tables, then atomically rename the copy
-    over the live file."""
+    over the live file. An incremental run that changed nothing leaves the live file alone."""
+    if not full and model is None and not (changes.visitors.height or changes.customers.height
+                                           or changes.gone_customers) and path.exists():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
