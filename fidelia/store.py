@@ -190,6 +190,7 @@ class Store:
                 done.append(f"{version:04d}_{name}")
             if self.get_meta("retention_days") != str(retention_days):
                 self.command("events_set_ttl", retention_days=retention_days)
+                self.command("shop_events_set_ttl", retention_days=retention_days)
                 self.set_meta("retention_days", str(retention_days))
                 done.append(f"retention TTL {retention_days} days")
             return done

@@ -1,5 +1,6 @@
 -- Satisfaction, recommendation and complaints per person (same keys as profiles/orders.sql),
 -- and referrals: visitors who landed with ?ref=<customer id> in the URL, credited to that customer.
+-- All from `shop_events` (humans only; sql/migrations/0005_shop_events.sql).
 WITH
 links AS (
     SELECT visitor_id, customer_id
@@ -8,9 +9,9 @@ links AS (
 keyed AS (
     SELECT if(l.customer_id != '', concat('c:', l.customer_id), concat('v:', e.visitor_id)) AS person,
            e.event_type AS event_type, e.ts AS ts, e.satisfaction AS answer, e.nps AS recommend
-    FROM events AS e
+    FROM shop_events AS e
     LEFT JOIN links AS l ON l.visitor_id = e.visitor_id
-    WHERE e.site_id = {site_id:String} AND e.event_type IN ('survey', 'complaint') AND e.is_bot = 0
+    WHERE e.site_id = {site_id:String} AND e.event_type IN ('survey', 'complaint')
       AND e.ts <= {as_of:DateTime64(3, 'UTC')}
     SETTINGS join_use_nulls = 0
 ),
@@ -25,10 +26,10 @@ feedback AS (
     GROUP BY person
 ),
 referrals AS (
-    SELECT concat('c:', extractURLParameter(url, 'ref')) AS person, toUInt32(uniqExact(visitor_id)) AS referrals
-    FROM events
-    WHERE site_id = {site_id:String} AND is_bot = 0 AND ts <= {as_of:DateTime64(3, 'UTC')}
-      AND event_type = 'pageview' AND position(url, 'ref=') > 0 AND extractURLParameter(url, 'ref') != ''
+    SELECT concat('c:', referred_by) AS person, toUInt32(uniqExact(visitor_id)) AS referrals
+    FROM shop_events
+    WHERE site_id = {site_id:String} AND event_type = 'pageview' AND referred_by != ''
+      AND ts <= {as_of:DateTime64(3, 'UTC')}
     GROUP BY person
 )
 SELECT person, any(satisfaction_last) AS satisfaction, any(satisfaction_avg) AS satisfaction_mean, any(nps_last) AS nps,

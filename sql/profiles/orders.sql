@@ -1,6 +1,7 @@
 -- Every order up to {as_of}, one row each, with the person it belongs to: 'c:' + customer id
 -- for a visitor linked by identify (or an imported order), else 'v:' + visitor id.
 -- An order both tracked and imported counts once; the import wins (it names the customer).
+-- Tracked purchases come from `shop_events` (humans only; sql/migrations/0005_shop_events.sql).
 WITH
 links AS (
     SELECT visitor_id, customer_id
@@ -9,10 +10,9 @@ links AS (
 tracked AS (
     SELECT if(l.customer_id != '', concat('c:', l.customer_id), concat('v:', e.visitor_id)) AS person,
            e.order_id AS order_id, e.ts AS ts, ifNull(e.revenue, 0) AS amount, e.items AS items, 0 AS source
-    FROM events AS e
+    FROM shop_events AS e
     LEFT JOIN links AS l ON l.visitor_id = e.visitor_id
-    WHERE e.site_id = {site_id:String} AND e.event_type = 'purchase' AND e.is_bot = 0
-      AND e.ts <= {as_of:DateTime64(3, 'UTC')}
+    WHERE e.site_id = {site_id:String} AND e.event_type = 'purchase' AND e.ts <= {as_of:DateTime64(3, 'UTC')}
     SETTINGS join_use_nulls = 0
 ),
 imported AS (
