@@ -137,9 +137,11 @@ class Store:
             raise self._explain(exc) from None
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
-    def query_arrow(self, name: str, /, **params: Any) -> pa.Table:
+    def query_arrow(self, name: str, /, *, settings: Mapping[str, Any] | None = None, **params: Any) -> pa.Table:
+        """The named query's result as Arrow; `settings` are ClickHouse query settings (a server
+        that does not know one ignores it, with a warning from clickhouse-connect)."""
         try:
-            return self.client.query_arrow(load_sql(name), parameters=params)
+            return self.client.query_arrow(load_sql(name), parameters=params, settings=dict(settings or {}))
         except ClickHouseError as exc:
             raise self._explain(exc) from None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from fidelia.store import Store
 from profiles.build import ProfileInputs
@@ -26,8 +28,12 @@ class Scope:
     watermark: datetime
 
 
-def frame(store: Store, name: str, **params: object) -> pl.DataFrame:
-    data = pl.from_arrow(store.query_arrow(name, **params))
+def frame(store: Store, name: str, **params: Any) -> pl.DataFrame:
+    return as_frame(name, store.query_arrow(name, **params))
+
+
+def as_frame(name: str, table: pa.Table) -> pl.DataFrame:
+    data = pl.from_arrow(table)
     if not isinstance(data, pl.DataFrame):
         raise TypeError(f"{name} returned a series")
     # LowCardinality columns arrive as dictionaries: plain strings from here on.
@@ -36,10 +42,12 @@ def frame(store: Store, name: str, **params: object) -> pl.DataFrame:
 
 def extract(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float) -> ProfileInputs:
     base = {"site_id": scope.site_id, "as_of": scope.as_of}
-    visits = frame(store, "profiles/visits", **base, watermark=scope.watermark, full=int(scope.full),
-                   session_gap_ms=session_gap_minutes * 60_000, last_visits=LAST_VISITS,
-                   recent_products=RECENT_PRODUCTS,
-                   half_life_days=half_life_days, **WEIGHTS)
+    # An incremental run's visitors are few: their events are kept in memory once rather than
+    # re-read for each use in the query (sql/profiles/visits.sql). A full run streams them.
+    visits = as_frame("profiles/visits", store.query_arrow(
+        "profiles/visits", settings={"enable_materialized_cte": int(not scope.full)},
+        **base, watermark=scope.watermark, full=int(scope.full), session_gap_ms=session_gap_minutes * 60_000,
+        last_visits=LAST_VISITS, recent_products=RECENT_PRODUCTS, half_life_days=half_life_days, **WEIGHTS))
     return ProfileInputs(
         visits=visits.lazy(),
         orders=frame(store, "profiles/orders", **base).lazy(),

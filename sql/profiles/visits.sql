@@ -9,18 +9,22 @@
 -- the ranking, which is what the offer uses, is the same as with decay to today.
 -- Incremental runs ({full} = 0) take only the visitors with events stored after
 -- {watermark}; the IN filter is a PREWHERE on the sort key's second column.
+-- `scoped` and `numbered` are used several times below: ClickHouse inlines a CTE at each use
+-- (re-reading and re-numbering the events each time) unless the run sets
+-- enable_materialized_cte, which the job does for incremental runs (a few thousand visitors,
+-- 3x less work); a full run keeps the streaming plan, whose memory does not grow with the shop.
 WITH
 changed AS (
     SELECT DISTINCT visitor_id FROM events
     WHERE site_id = {site_id:String} AND inserted_at > {watermark:DateTime64(3, 'UTC')}
 ),
-scoped AS (
+scoped AS MATERIALIZED (
     SELECT visitor_id, ts, event_type, rubrique, product_id, items
     FROM events
     WHERE site_id = {site_id:String} AND is_bot = 0 AND ts <= {as_of:DateTime64(3, 'UTC')}
       AND ({full:UInt8} = 1 OR visitor_id IN changed)
 ),
-numbered AS (
+numbered AS MATERIALIZED (
     SELECT visitor_id, ts, event_type, rubrique, product_id, items,
            sum(new_visit) OVER (PARTITION BY visitor_id ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
                AS visit_no,
