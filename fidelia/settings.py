@@ -162,6 +162,14 @@ SPECS: tuple[SettingSpec, ...] = (
                 "At most this share of an offer's items from one rubrique (diversity)."),
     SettingSpec("reco_exclude_bought_days", "90", _non_negative_int,
                 "Never recommend a product the customer bought within this many days."),
+    SettingSpec("value_horizon_months", "12", _positive_int,
+                "Customer value: `predicted_clv` is what a customer is expected to spend over this many months."),
+    SettingSpec("value_monthly_discount", "0.01", _share,
+                "Customer value: monthly discount rate of `predicted_clv` (0.01 = a euro next month is worth "
+                "0.99 today)."),
+    SettingSpec("value_min_repeat_customers", "30", _positive_int,
+                "Customer value: the models are fitted only for a site with at least this many customers who "
+                "bought on two days or more; below, `p_alive` and `predicted_clv` stay empty."),
     SettingSpec("log_level", "info", _choice(*LOG_LEVELS), "Log verbosity."),
 )
 
@@ -193,6 +201,9 @@ class Settings:
     reco_holdout: float
     reco_max_share: float
     reco_exclude_bought_days: int
+    value_horizon_months: int
+    value_monthly_discount: float
+    value_min_repeat_customers: int
     log_level: str
 
     @classmethod

@@ -23,6 +23,7 @@ from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles
 from profiles.extract import Scope, extract
 from profiles.load import write_clickhouse, write_snapshot
+from profiles.value import ValueSettings, fit_site
 from recommender.train import train
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,14 @@ def rebuild_profiles(store: Store, settings: Settings, *, full: bool = False, as
             for site_id in site_ids]
 
 
-def compute_site(store: Store, settings: Settings, scope: Scope) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The visitor and customer profiles a run over `scope` writes (no writing here)."""
+def compute_site(store: Store, settings: Settings, scope: Scope, value: pl.DataFrame | None = None
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The visitor and customer profiles a run over `scope` writes (no writing here); `value` is
+    the site's customer value scores (profiles/value.py), fitted once per site."""
     inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days)
     updated_at = datetime.now(UTC)
-    persons = build_persons(inputs, scope.as_of, settings.attrition_days)
+    persons = build_persons(inputs, scope.as_of, settings.attrition_days,
+                            None if value is None else value.lazy())
     visitors, customers = pl.collect_all([
         build_visitor_profiles(inputs.visits, persons, scope.site_id, scope.as_of, updated_at),
         build_customer_profiles(inputs.visits, persons, scope.site_id, scope.as_of, updated_at,
@@ -92,7 +96,9 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
 
     progress.step(site_id, 1, 3, "extracting and modelling")
     scope = Scope(site_id, run_as_of, full=not incremental, watermark=watermark)
-    visitors, customers = compute_site(store, settings, scope)
+    # Customer value is fitted on every buyer of the site at each run, incremental ones too.
+    value = fit_site(store, site_id, run_as_of, value_settings(settings))
+    visitors, customers = compute_site(store, settings, scope, value.scores)
 
     progress.step(site_id, 2, 3, f"writing {visitors.height} visitors, {customers.height} customers")
     write_clickhouse(store, site_id, visitors, customers, full=not incremental)
@@ -109,6 +115,11 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     log.info("profiles %s rebuild of %s: %d visitors, %d customers in %.1f s", mode, site_id, result.visitors,
              result.customers, result.seconds)
     return result
+
+
+def value_settings(settings: Settings) -> ValueSettings:
+    return ValueSettings(settings.value_horizon_months, settings.value_monthly_discount,
+                         settings.value_min_repeat_customers)
 
 
 def to_millis(frame: pl.DataFrame) -> pl.DataFrame:
