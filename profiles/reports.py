@@ -184,7 +184,9 @@ def basket(store: Store, p: ReportParams) -> Report:
         rows.append({"period": start.date().isoformat(), "orders": n, "revenue": revenue, "customers": buyers,
                      "average_basket": round(revenue / n, 2) if n else None,
                      "purchase_frequency": round(n / buyers, 4) if buyers else None})
-    lines = orders.select("order_id", pl.col("items").str.json_decode(
+    # An imported order may come without its lines (items is then empty, not a JSON array).
+    items = pl.when(pl.col("items").str.strip_chars() == "").then(pl.lit("[]")).otherwise(pl.col("items"))
+    lines = orders.select("order_id", items.alias("items").str.json_decode(
         pl.List(pl.Struct({"rubrique": pl.String, "price": pl.Float64, "quantity": pl.Int64})))).explode("items")
     by_rubrique = (
         lines.drop_nulls("items").unnest("items").filter(pl.col("rubrique").is_not_null() & (pl.col("rubrique") != ""))
