@@ -311,7 +311,9 @@ def score(summary: pl.DataFrame, triples: pl.DataFrame, bgnbd: BGNBD, spend: Gam
     else:
         aov = expected_spend(spend, scored["x"].to_numpy().astype(float), scored["m"].to_numpy().astype(float))
         clv = (pl.col("discounted_purchases") * pl.Series(aov)).round(2)
-    return scored.select("person", pl.col("p_alive").round(4), clv.alias("predicted_clv"))
+    # A numerically lost value (extreme parameters) is shown as unknown, never as NaN.
+    return scored.select("person", pl.col("p_alive").round(4).fill_nan(None),
+                         clv.alias("predicted_clv").fill_nan(None))
 
 
 def _rounded(params: BGNBD | GammaGamma) -> dict[str, float]:
