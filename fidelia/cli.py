@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fidelia")
 PR_SET_PDEATHSIG = 1
 REPORT_NAMES = ("top-rubriques", "visitors", "attrition", "basket", "frequency", "rfm", "lifecycle", "satisfaction",
-                "top-products", "sources", "recommendations")
+                "top-products", "sources", "recommendations", "customer-value")
 
 
 def stop_with_parent() -> None:

@@ -165,6 +165,17 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("reco_retrain_minutes", "360", _non_negative_float,
                 "An incremental profiles run retrains the recommender only when its model is older than "
                 "this; full runs always retrain. 0: retrain at every run."),
+    SettingSpec("value_horizon_months", "12", _positive_int,
+                "Customer value: `predicted_clv` is what a customer is expected to spend over this many months."),
+    SettingSpec("value_monthly_discount", "0.01", _share,
+                "Customer value: monthly discount rate of `predicted_clv` (0.01 = a euro next month is worth "
+                "0.99 today)."),
+    SettingSpec("value_min_repeat_customers", "30", _positive_int,
+                "Customer value: the models are fitted only for a site with at least this many customers who "
+                "bought on two days or more; below, `p_alive` and `predicted_clv` stay empty."),
+    SettingSpec("value_refit_hours", "24", _non_negative_float,
+                "Customer value: full runs refit the models; incremental runs score with the last fit while it "
+                "is younger than this, so a customer's numbers move with their own history, not each refit."),
     SettingSpec("log_level", "info", _choice(*LOG_LEVELS), "Log verbosity."),
 )
 
@@ -197,6 +208,10 @@ class Settings:
     reco_max_share: float
     reco_exclude_bought_days: int
     reco_retrain_minutes: float
+    value_horizon_months: int
+    value_monthly_discount: float
+    value_min_repeat_customers: int
+    value_refit_hours: float
     log_level: str
 
     @classmethod

@@ -39,8 +39,10 @@ def person_key(customer: pl.Expr, visitor: pl.Expr) -> pl.Expr:
     return pl.when(customer != "").then(pl.lit("c:") + customer).otherwise(pl.lit("v:") + visitor)
 
 
-def build_persons(inputs: ProfileInputs, as_of: datetime, attrition_days: int) -> pl.LazyFrame:
-    """Loyalty numbers per person: purchases, RFM, stage, attrition, satisfaction."""
+def build_persons(inputs: ProfileInputs, as_of: datetime, attrition_days: int,
+                  value: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Loyalty numbers per person: purchases, RFM, stage, attrition, satisfaction, and the customer
+    value (`value`: person, p_alive, predicted_clv from profiles/value.py; empty when not fitted)."""
     summary = purchase_summary(inputs.orders, inputs.product_first_seen)
     persons = (
         summary.join(inputs.feedback, on="person", how="full", coalesce=True)
@@ -60,11 +62,10 @@ def build_persons(inputs: ProfileInputs, as_of: datetime, attrition_days: int) -
     )
     persons = persons.join(purchased, on="person", how="left")
     buyers = score_rfm(persons.filter(pl.col("orders") > 0)).select("person", "rfm_r", "rfm_f", "rfm_m", "rfm_segment")
-    return persons.join(buyers, on="person", how="left").with_columns(
-        pl.col("rfm_segment").fill_null(""),
-        pl.lit(None, dtype=pl.Float64).alias("p_alive"),
-        pl.lit(None, dtype=pl.Float64).alias("predicted_clv"),
-    )
+    if value is None:
+        value = pl.LazyFrame(schema={"person": pl.String, "p_alive": pl.Float64, "predicted_clv": pl.Float64})
+    return (persons.join(buyers, on="person", how="left").with_columns(pl.col("rfm_segment").fill_null(""))
+            .join(value.select("person", "p_alive", "predicted_clv"), on="person", how="left"))
 
 
 def with_person_defaults(frame: pl.LazyFrame) -> pl.LazyFrame:

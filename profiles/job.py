@@ -5,8 +5,10 @@ the last run's watermark; the loyalty numbers that move with the date and the po
 (recency, RFM, attrition) are recomputed for every customer each run from the orders, which
 are few and cheap. A visitor profile is a pure function of the visitor's events and their
 customer's orders, so an incremental run computes what a full run would, and writes only the
-rows that differ from the last run's (profiles/changes.py). The recommender is retrained on
-full runs and when its model is older than FIDELIA_RECO_RETRAIN_MINUTES.
+rows of the people whose numbers moved (profiles/changes.py). The recommender is retrained on
+full runs and when its model is older than FIDELIA_RECO_RETRAIN_MINUTES; customer value is
+refitted on full runs and when its fit is older than FIDELIA_VALUE_REFIT_HOURS, and scored with
+the last fit in between.
 `--as-of` runs are full and leave the next plain run full too.
 """
 
@@ -35,6 +37,15 @@ from profiles.changes import (
 )
 from profiles.extract import Scope, extract
 from profiles.load import write_clickhouse, write_snapshot
+from profiles.value import (
+    CustomerValue,
+    ValueModel,
+    ValueSettings,
+    customer_value,
+    record_value,
+    refit_due,
+    stored_model,
+)
 from recommender.train import train, trained_key
 
 log = logging.getLogger(__name__)
@@ -78,9 +89,11 @@ def rebuild_profiles(store: Store, settings: Settings, *, full: bool = False, as
             for site_id in site_ids]
 
 
-def compute_site(store: Store, settings: Settings, scope: Scope) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The visitor and customer profiles a full run over `scope` writes (no writing here)."""
-    changes, _ = compute_changes(store, settings, scope, previous=None)
+def compute_site(store: Store, settings: Settings, scope: Scope, prior_value: ValueModel | None = None
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The visitor and customer profiles a full run over `scope` writes (no writing here), with
+    customer value fitted, or scored with `prior_value`'s parameters when given."""
+    changes, _, _ = compute_changes(store, settings, scope, None, prior_value)
     return changes.visitors, changes.customers
 
 
@@ -99,15 +112,19 @@ def assemble(visits: pl.LazyFrame, persons: pl.DataFrame, scope: Scope, settings
     return to_millis(visitors), to_millis(customers)
 
 
-def compute_changes(store: Store, settings: Settings, scope: Scope, previous: pl.DataFrame | None
-                    ) -> tuple[RowChanges, pl.DataFrame]:
-    """The rows a run writes, and every person's numbers. Full: everyone. Incremental (with the
-    last run's fingerprints): the visitors with new events and the people whose numbers moved."""
+def compute_changes(store: Store, settings: Settings, scope: Scope, previous: pl.DataFrame | None,
+                    prior_value: ValueModel | None) -> tuple[RowChanges, pl.DataFrame, CustomerValue]:
+    """The rows a run writes, every person's numbers and the site's customer value. Full:
+    everyone. Incremental (with the last run's fingerprints): the visitors with new events and
+    the people whose numbers moved. Customer value is fitted once per site on every buyer, or
+    scored with `prior_value`'s parameters."""
     inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days)
-    persons = build_persons(inputs, scope.as_of, settings.attrition_days).collect()
+    value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings(settings),
+                           prior_value)
+    persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect()
     if scope.full or previous is None:
         visitors, customers = assemble(inputs.visits, persons, scope, settings)
-        return RowChanges(visitors, customers, gone_customers=[]), persons
+        return RowChanges(visitors, customers, gone_customers=[]), persons, value
     fresh = inputs.visits.collect()
     fresh_ids = fresh["visitor_id"].to_list()
     rebuild = plan(persons, previous, fresh.select("visitor_id", "customer_id"),
@@ -121,7 +138,7 @@ def compute_changes(store: Store, settings: Settings, scope: Scope, previous: pl
         customer_persons=persons.join(wanted.select((pl.lit("c:") + pl.col("customer_id")).alias("person")),
                                       on="person", how="semi"))
     gone = sorted(rebuild.maybe_gone - set(customers["customer_id"].to_list()))
-    return RowChanges(visitors, customers, gone), persons
+    return RowChanges(visitors, customers, gone), persons, value
 
 
 def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, as_of: datetime | None,
@@ -140,7 +157,11 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
 
     progress.step(site_id, 1, 3, "extracting and modelling")
     scope = Scope(site_id, run_as_of, full=not incremental, watermark=watermark)
-    changes, persons = compute_changes(store, settings, scope, last_rows)
+    prior = stored_model(store, site_id)
+    prior = None if refit_due(prior, value_settings(settings), run_as_of, incremental) else prior
+    changes, persons, value = compute_changes(store, settings, scope, last_rows, prior)
+    if prior is None:
+        record_value(store, site_id, value)
 
     progress.step(site_id, 2, 3, f"writing {changes.visitors.height} visitors, {changes.customers.height} customers")
     forget_state(rows_path)  # until this run has written everything, the next one is full
@@ -171,6 +192,11 @@ def retrain_due(store: Store, settings: Settings, site_id: str, incremental: boo
     trained = store.get_meta(trained_key(site_id))
     return (not incremental or not trained
             or as_of - datetime.fromisoformat(trained) >= timedelta(minutes=settings.reco_retrain_minutes))
+
+
+def value_settings(settings: Settings) -> ValueSettings:
+    return ValueSettings(settings.value_horizon_months, settings.value_monthly_discount,
+                         settings.value_min_repeat_customers, settings.value_refit_hours)
 
 
 def to_millis(frame: pl.DataFrame) -> pl.DataFrame:

@@ -21,10 +21,16 @@ from fidelia.store import Store
 from profiles.extract import frame
 from profiles.lifecycle import STAGES, attrition_rate, loyalty, purchase_summary
 from profiles.rfm import SEGMENTS
+from profiles.value import stored_model
 
 BUCKETS = ("day", "week", "month")
 DEFAULT_DAYS = 30
 TOP_LOST = 20
+TOP_VALUE = 20
+AT_RISK_P_ALIVE = 0.5  # "at risk": best two fifths by spend (RFM m 4–5) and less likely alive than not
+AT_RISK_MIN_M = 4
+CLV_EDGES = (0, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+VALUE_COLUMNS = ("customer", "segment", "orders", "monetary", "recency_days", "p_alive", "predicted_clv")
 
 
 class InvalidReportParameter(FideliaError):
@@ -59,11 +65,12 @@ class Report:
     params: ReportParams
     rows: list[dict[str, Any]]
     sections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON-only members (customer-value's `model`)
 
     def to_json(self) -> dict[str, Any]:
         return {"report": self.name, "site_id": self.params.site_id, "from": self.params.start.date().isoformat(),
                 "to": (self.params.end - timedelta(days=1)).date().isoformat(), "by": self.params.by,
-                "rows": self.rows, **self.sections}
+                "rows": self.rows, **self.sections, **self.extra}
 
 
 def parse_params(site_id: str, start: str | None, end: str | None, by: str | None, today: date,
@@ -154,7 +161,7 @@ def attrition(store: Store, p: ReportParams) -> Report:
         rows.append({"period": start.date().isoformat(), **result,
                      "attrition_rate": None if rate is None else round(rate, 4),
                      "retention_rate": None if retention is None else round(retention, 4)})
-    return Report("attrition", p, rows, {"recently_lost": recently_lost(orders, p)})
+    return Report("attrition", p, rows, {"recently_lost": recently_lost(orders, p), "at_risk": at_risk(store, p)})
 
 
 def recently_lost(orders: pl.DataFrame, p: ReportParams) -> list[dict[str, Any]]:
@@ -177,7 +184,9 @@ def basket(store: Store, p: ReportParams) -> Report:
         rows.append({"period": start.date().isoformat(), "orders": n, "revenue": revenue, "customers": buyers,
                      "average_basket": round(revenue / n, 2) if n else None,
                      "purchase_frequency": round(n / buyers, 4) if buyers else None})
-    lines = orders.select("order_id", pl.col("items").str.json_decode(
+    # An imported order may come without its lines (items is then empty, not a JSON array).
+    items = pl.when(pl.col("items").str.strip_chars() == "").then(pl.lit("[]")).otherwise(pl.col("items"))
+    lines = orders.select("order_id", items.alias("items").str.json_decode(
         pl.List(pl.Struct({"rubrique": pl.String, "price": pl.Float64, "quantity": pl.Int64})))).explode("items")
     by_rubrique = (
         lines.drop_nulls("items").unnest("items").filter(pl.col("rubrique").is_not_null() & (pl.col("rubrique") != ""))
@@ -200,7 +209,50 @@ def rfm(store: Store, p: ReportParams) -> Report:
             for s, part in by_segment.items()]
     grid = (people.with_columns(((pl.col("f").cast(pl.Int16) + pl.col("m").cast(pl.Int16) + 1) // 2).alias("fm"))
             .group_by("r", "fm").agg(pl.len().alias("customers")).sort("r", "fm")) if people.height else pl.DataFrame()
-    return Report("rfm", p, rows, {"grid": rows_of(grid)})
+    return Report("rfm", p, rows, {"grid": rows_of(grid), "at_risk": at_risk(store, p)})
+
+
+def at_risk(store: Store, p: ReportParams) -> list[dict[str, Any]]:
+    """High-value customers the value model thinks are slipping away: RFM monetary score 4–5 and
+    p_alive under one half, biggest spenders first. Empty while the site's model is not fitted."""
+    people = frame(store, "reports/customer_value", site_id=p.site_id)
+    risky = people.filter((pl.col("rfm_m") >= AT_RISK_MIN_M) & (pl.col("p_alive") < AT_RISK_P_ALIVE))
+    return rows_of(risky.sort(["monetary", "customer"], descending=[True, False]).head(TOP_LOST)
+                   .select(VALUE_COLUMNS))
+
+
+def customer_value(store: Store, p: ReportParams) -> Report:
+    """The CLV distribution over the site's buyers, the most valuable ones, and the fitted model
+    (as of the latest rebuild; the period does not apply: the model looks at the whole history)."""
+    people = frame(store, "reports/customer_value", site_id=p.site_id)
+    model = stored_model(store, p.site_id)
+    valued = people.filter(pl.col("predicted_clv").is_not_null())
+    total = float(valued["predicted_clv"].sum()) if valued.height else 0.0
+    rows = []
+    for low, high in zip(CLV_EDGES, (*CLV_EDGES[1:], None), strict=True):
+        part = valued.filter((pl.col("predicted_clv") >= low) & ((pl.col("predicted_clv") < high) if high else True))
+        rows.append({"clv_from": low, "clv_to": high, "customers": part.height,
+                     "share": round(part.height / valued.height, 4) if valued.height else 0.0,
+                     "predicted_clv": round(float(part["predicted_clv"].sum()), 2)})
+    while rows and rows[-1]["customers"] == 0:
+        rows.pop()
+    top = valued.sort(["predicted_clv", "customer"], descending=[True, False]).head(TOP_VALUE).select(VALUE_COLUMNS)
+    described = model.to_dict() if model else {
+        "status": "not_fitted", "message": "no profiles rebuild has looked at this site yet: run "
+        "`fidelia profiles rebuild`.", "bgnbd": None, "gamma_gamma": None}
+    summary = {"buyers": people.height, "valued_customers": valued.height, "total_predicted_clv": round(total, 2),
+               "mean_p_alive": _mean(valued["p_alive"]) if valued.height else None}
+    parameters = [{"parameter": k, "value": v} for k, v in {**_flat(described), **summary}.items()]
+    return Report("customer-value", p, rows, {"top_customers": rows_of(top), "parameters": parameters},
+                  {"model": described})
+
+
+def _flat(model: dict[str, Any]) -> dict[str, Any]:
+    """The model as parameter rows: bgnbd.r, …, gamma_gamma.v next to status and counts."""
+    flat = {k: v for k, v in model.items() if not isinstance(v, dict) and k not in ("bgnbd", "gamma_gamma")}
+    for group in ("bgnbd", "gamma_gamma"):
+        flat.update({f"{group}.{k}": v for k, v in (model.get(group) or {}).items()})
+    return flat
 
 
 def lifecycle(store: Store, p: ReportParams) -> Report:
@@ -272,6 +324,7 @@ REPORTS: dict[str, Callable[[Store, ReportParams], Report]] = {
     "top-rubriques": top_rubriques, "visitors": visitors, "attrition": attrition, "basket": basket,
     "frequency": basket, "rfm": rfm, "lifecycle": lifecycle, "satisfaction": satisfaction,
     "top-products": top_products, "sources": sources, "recommendations": recommendations,
+    "customer-value": customer_value,
 }
 DEFAULT_BUCKET = {"attrition": "month", "basket": "month", "frequency": "month"}
 

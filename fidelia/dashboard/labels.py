@@ -114,6 +114,12 @@ ORDERS = Column("orders", ("Commandes", "Orders"), "int")
 BASKET = Column("average_basket", ("Panier moyen", "Average basket"), "money")
 CONVERSION = Column("conversion", ("Taux de transformation", "Conversion rate"), "share")
 CUSTOMERS = Column("customers", ("Clients acheteurs", "Buying customers"), "int")
+CUSTOMER = Column("customer", ("Client", "Customer"), "text")
+P_ALIVE = Column("p_alive", ("Probabilité d'être encore client", "Probability still active"), "share")
+CLV = Column("predicted_clv", ("Valeur client prévue", "Predicted customer value"), "money")
+AT_RISK = Table("at_risk", ("Clients de valeur en risque de départ", "Valuable customers at risk of leaving"),
+                (CUSTOMER, Column("segment", ("Segment RFM", "RFM segment"), "code"), ORDERS,
+                 Column("monetary", ("Montant dépensé", "Amount spent"), "money"), P_ALIVE, CLV))
 
 
 def _rows(*columns: Column) -> tuple[Table, ...]:
@@ -164,7 +170,8 @@ REPORT_VIEWS: tuple[ReportView, ...] = (
                       (Column("customer", ("Client", "Customer"), "text"),
                        Column("last_purchase", ("Dernier achat", "Last purchase"), "date"),
                        Column("orders", ("Commandes", "Orders")),
-                       Column("monetary", ("Montant dépensé", "Amount spent"), "money"))))),
+                       Column("monetary", ("Montant dépensé", "Amount spent"), "money"))),
+                AT_RISK)),
     ReportView("satisfaction", ("Satisfaction et réclamations", "Satisfaction and complaints"),
                ("Satisfaction moyenne (1 à 5), NPS = % promoteurs (9–10) − % détracteurs (0–6), "
                 "taux de réclamation = réclamations / clients acheteurs.",
@@ -181,10 +188,32 @@ REPORT_VIEWS: tuple[ReportView, ...] = (
                 "sans oublier les petits d'aujourd'hui, grands de demain.",
                 "Recency, frequency, monetary value: the best customers deserve the most attention, "
                 "but today's small customers may be tomorrow's big ones."),
-               _rows(Column("segment", ("Segment", "Segment"), "code"), Column("customers", ("Clients", "Customers")),
-                     REVENUE, Column("revenue_share", ("Part du chiffre d'affaires", "Revenue share"), "share"),
-                     Column("mean_recency_days", ("Récence moyenne (jours)", "Mean recency (days)"), "decimal"),
-                     Column("mean_orders", ("Commandes par client", "Orders per customer"), "decimal"))),
+               (Table("rows", None, (
+                   Column("segment", ("Segment", "Segment"), "code"), Column("customers", ("Clients", "Customers")),
+                   REVENUE, Column("revenue_share", ("Part du chiffre d'affaires", "Revenue share"), "share"),
+                   Column("mean_recency_days", ("Récence moyenne (jours)", "Mean recency (days)"), "decimal"),
+                   Column("mean_orders", ("Commandes par client", "Orders per customer"), "decimal"))),
+                AT_RISK)),
+    ReportView("customer-value", ("Valeur client", "Customer value"),
+               ("Ce que chaque client devrait encore rapporter sur l'horizon (valeur actualisée) et la probabilité "
+                "qu'il soit encore client, selon les modèles BG/NBD et Gamma-Gamma ajustés sur l'historique "
+                "d'achats du site à la date du dernier calcul des profils (la période ne s'applique pas).",
+                "What each customer should still bring over the horizon (discounted) and the probability they "
+                "are still a customer, from the BG/NBD and Gamma-Gamma models fitted on the site's purchase "
+                "history as of the latest profiles rebuild (the period does not apply)."),
+               (Table("rows", None, (Column("clv_from", ("Valeur prévue, de", "Predicted value, from"), "money"),
+                                     Column("clv_to", ("à", "to"), "money"), CUSTOMERS,
+                                     Column("share", ("Part des clients", "Share of customers"), "share"),
+                                     Column("predicted_clv", ("Valeur prévue totale", "Total predicted value"),
+                                            "money"))),
+                Table("top_customers", ("Clients les plus précieux", "Most valuable customers"),
+                      (CUSTOMER, Column("segment", ("Segment RFM", "RFM segment"), "code"), ORDERS,
+                       Column("monetary", ("Montant dépensé", "Amount spent"), "money"),
+                       Column("recency_days", ("Jours depuis le dernier achat", "Days since last purchase")),
+                       P_ALIVE, CLV)),
+                Table("parameters", ("Modèle ajusté", "Fitted model"),
+                      (Column("parameter", ("Paramètre", "Parameter"), "text"),
+                       Column("value", ("Valeur", "Value"), "text"))))),
     ReportView("lifecycle", ("Cycle de vie client", "Customer lifecycle"),
                ("De prospect à ambassadeur : combien de personnes à chaque étape en fin de période, "
                 "et qui a changé d'étape.",

@@ -1,2 +1,5 @@
--- The sites that have events: the profiles job rebuilds each of them.
-SELECT DISTINCT site_id FROM events ORDER BY site_id
+-- The sites that have events or imported orders: the profiles job rebuilds each of them (a shop
+-- may start from its order history alone).
+SELECT site_id
+FROM (SELECT site_id FROM events UNION DISTINCT SELECT site_id FROM imported_orders)
+ORDER BY site_id

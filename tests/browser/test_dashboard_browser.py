@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from fidelia.auth import new_key
@@ -27,8 +28,11 @@ from fidelia.demo.population import SimulationSpec
 from fidelia.demo.simulator import simulate_bulk
 from fidelia.sites import SiteRegistry
 from fidelia.store import Store
+from loadtests.value_sim import simulate_orders
 from profiles.job import rebuild_profiles
+from profiles.orders_import import import_orders
 from profiles.reports import parse_params, run_report
+from profiles.value import BGNBD, GammaGamma
 from tests.conftest import TEST_OUTPUT, LiveServer, make_settings
 from tests.profiles.events import Events
 
@@ -65,6 +69,14 @@ def dashboard(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     settings = make_settings(folder, [site_id, "dash-second-shop"], api_keys=entry)
     site = SiteRegistry.load(settings.sites_file).get(site_id)
     simulate_bulk(store, site, SimulationSpec(400, 60, seed=17, end_ms=int(time.time() * 1000)), workers=0)
+    # A year of imported order history, so the customer value models have enough repeat buyers.
+    history = simulate_orders(300, BGNBD(0.7, 15.0, 1.4, 3.0), GammaGamma(5.0, 4.0, 20.0),
+                              as_of=datetime.now(UTC), max_age_days=365, seed=17).history
+    history.with_row_index("n").select(
+        pl.col("person").str.slice(2).alias("customer_id"), pl.format("h{}", "n").alias("order_id"),
+        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%z").alias("ordered_at"), "amount",
+    ).write_csv(folder / "orders.csv")
+    import_orders(store, folder / "orders.csv", site_id)
     rebuild_profiles(store, settings, sites=[site_id])
     Events(site_id).add("hostile-visitor", datetime.now(UTC) - timedelta(days=1),
                         url="https://shop.example/r/x", rubrique=SCRIPT_RUBRIQUE).insert(store)
@@ -126,9 +138,24 @@ def assert_every_chart_drawn(page: Any) -> None:
         assert canvas["w"] > 0 and canvas["h"] > 0 and canvas["box"] > 100 and canvas["chart"], canvas
 
 
-def test_dashboard_draws_every_report_and_escapes_data(context: Any, dashboard: Dashboard) -> None:
+def cells_of(page: Any, selector: str) -> list[str]:
+    return page.eval_on_selector_all(selector, "els => els.map(e => e.textContent)")
+
+
+def test_dashboard_draws_every_report_and_escapes_data(context: Any, dashboard: Dashboard, store: Store) -> None:
     page, watched = sign_in(context, dashboard)
     assert_every_chart_drawn(page)
+    # The customer value card: the fitted model's parameters, the top customers, a histogram.
+    value = run_report(store, "customer-value", parse_params(dashboard.site_id, None, None, None,
+                                                              datetime.now(UTC).date())).to_json()
+    assert value["model"]["status"] == "fitted"
+    card = "#report-customer-value"
+    assert cells_of(page, f"{card} table[data-table=parameters] tbody td:first-child")[:2] == ["status", "message"]
+    assert "bgnbd.alpha" in cells_of(page, f"{card} table[data-table=parameters] tbody td:first-child")
+    top = cells_of(page, f"{card} table[data-table=top_customers] tbody td:first-child")
+    assert top == [row["customer"] for row in value["top_customers"]] and len(top) == 20
+    bars = page.eval_on_selector(f"{card} canvas", "c => window.Chart.getChart(c).data.datasets[0].data")
+    assert bars == [row["customers"] for row in value["rows"]] and sum(bars) > 250
     assert page.get_attribute("html", "lang") == "fr"
     # The hostile rubrique is a table cell's text; no script element came with it, no alert fired.
     cells = page.eval_on_selector_all("#report-top-rubriques tbody td:first-child",

@@ -176,6 +176,15 @@
         dataset(header(section, "revenue_share"), pluck(report.rows, "revenue_share"), COLORS[1], {yAxisID: "y1"})]},
               options: {scales: scales({ticks: {precision: 0}}, {ticks: tickFormat("share")})}};
     },
+    "customer-value": function (report, section) {
+      var bins = report.rows.map(function (row) {
+        return row.clv_to === null ? "≥ " + format(row.clv_from, "money")
+          : format(row.clv_from, "money") + " – " + format(row.clv_to, "money");
+      });
+      return {type: "bar", data: {labels: bins, datasets: [
+        dataset(header(section, "customers"), pluck(report.rows, "customers"), COLORS[2])]},
+              options: {plugins: {legend: {display: false}}, scales: scales({ticks: {precision: 0}})}};
+    },
     lifecycle: function (report, section) {
       return {type: "bar", data: {labels: pluck(report.rows, "stage").map(nameOf), datasets: [
         dataset(header(section, "count"), pluck(report.rows, "count"), COLORS.slice(0, 5))]},
