@@ -168,6 +168,11 @@ class ProfilesSchedule:
 async def fidelia_error(request: Request, exc: Exception) -> Response:
     error = cast(FideliaError, exc)
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    if error.status == 500:
+        # A store failure's message names paths and statements: the log gets it, the client does not.
+        log.error("%s on %s %s: %s", error.code, request.method, request.url.path, error.message)
+        body = {"error": {"code": error.code, "message": "internal error; see the server log"}}
+        return JSONResponse(body, status_code=500)
     return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
 
 
