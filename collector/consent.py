@@ -122,10 +122,14 @@ def choice_cookie_header(choice: str, secure: bool, domain: str) -> str:
 
 def truncate_address(address: str) -> str:
     """IPv4 to its /24, IPv6 to its /48: enough to tell households apart within a day, not a person."""
+    if address.count(".") == 3 and ":" not in address:  # the common case, without ipaddress's cost
+        return address.rsplit(".", 1)[0] + ".0"
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
 

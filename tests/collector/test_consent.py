@@ -183,4 +183,5 @@ def test_daily_salt_is_replaced_and_not_kept() -> None:
 def test_addresses_are_truncated_before_hashing() -> None:
     assert truncate_address("203.0.113.77") == "203.0.113.0"
     assert truncate_address("2001:db8:1234:5678::1") == "2001:db8:1234::"
+    assert truncate_address("::ffff:203.0.113.77") == "203.0.113.0"
     assert truncate_address("not-an-ip") == ""
