@@ -67,6 +67,7 @@ class RequestContext:
     ua: UserAgentInfo
     max_age_ms: int
     session_timeout_ms: int
+    consent: str = "implied"  # the consent policy's decision (collector/consent.py)
 
 
 def split_url(url: str) -> tuple[str, str, str, str]:
@@ -113,7 +114,7 @@ def event_row(
         e.type, url, path, e.referrer or "", utm_source, utm_medium, utm_campaign, rubrique,
         e.product_id or "", e.price, e.quantity, e.order_id or "", e.revenue,
         JSON.encode(e.items).decode() if e.items else "", e.query or "", e.satisfaction, e.nps,
-        ua.browser, ua.os, ua.device_type, ua.is_bot, site.consent,
+        ua.browser, ua.os, ua.device_type, ua.is_bot, ctx.consent,
         JSON.encode(e.props).decode() if e.props else "",
     ]
 

@@ -13,6 +13,7 @@ class CollectorMetrics:
     def __init__(self) -> None:
         self.events_accepted = 0
         self.rejected: Counter[str] = Counter()
+        self.consent_choices: Counter[str] = Counter()
         self.events_flushed = 0
         self.events_spooled = 0
         self.events_replayed = 0
@@ -22,6 +23,8 @@ class CollectorMetrics:
         self.flush_buckets = [0] * len(FLUSH_BUCKETS)
         self.buffered = 0
         self.spool_segments = 0
+        self.spool_bytes = 0
+        self.rate_limited_clients = 0  # how many buckets the limiter holds: a count, never an address
 
     def observe_flush(self, seconds: float, rows: int) -> None:
         self.flush_count += 1
@@ -40,6 +43,9 @@ class CollectorMetrics:
             "# TYPE fidelia_requests_rejected_total counter",
         ]
         out += [f'fidelia_requests_rejected_total{{reason="{r}"}} {n}' for r, n in sorted(self.rejected.items())]
+        out += ["# HELP fidelia_consent_choices_total Visitors' choices posted to /consent.",
+                "# TYPE fidelia_consent_choices_total counter"]
+        out += [f'fidelia_consent_choices_total{{choice="{c}"}} {n}' for c, n in sorted(self.consent_choices.items())]
         out += [
             "# HELP fidelia_events_flushed_total Events inserted into ClickHouse by the writer.",
             "# TYPE fidelia_events_flushed_total counter",
@@ -59,6 +65,12 @@ class CollectorMetrics:
             "# HELP fidelia_spool_segments Sealed spool files waiting for the store.",
             "# TYPE fidelia_spool_segments gauge",
             f"fidelia_spool_segments {self.spool_segments}",
+            "# HELP fidelia_spool_bytes Size of the on-disk spool; at FIDELIA_SPOOL_MAX_BYTES /collect answers 503.",
+            "# TYPE fidelia_spool_bytes gauge",
+            f"fidelia_spool_bytes {self.spool_bytes}",
+            "# HELP fidelia_rate_limit_clients Clients the rate limiter currently tracks (in memory).",
+            "# TYPE fidelia_rate_limit_clients gauge",
+            f"fidelia_rate_limit_clients {self.rate_limited_clients}",
             "# HELP fidelia_flush_seconds Time of one insert into ClickHouse.",
             "# TYPE fidelia_flush_seconds histogram",
         ]

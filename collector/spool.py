@@ -14,9 +14,11 @@ can lose what the kernel had not yet written (see docs/collector.md).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,10 @@ class CorruptSegment(Exception):
     """A spool file that cannot be read back."""
 
 
+class SpoolLimitReached(OSError):
+    """The spool holds FIDELIA_SPOOL_MAX_BYTES already: the frame was not written."""
+
+
 class Segment:
     """One spool file open for appending."""
 
@@ -44,11 +50,24 @@ class Segment:
         self.path = folder / (self.name + SUFFIX)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.rows = 0
+        self.size = 0
 
     def append(self, rows: list[list[Any]]) -> None:
-        frame = ENCODER.encode(rows)
-        os.write(self.fd, FRAME_HEADER.pack(len(frame)) + frame)
-        self.rows += len(rows)
+        self.write(ENCODER.encode(rows), len(rows))
+
+    def write(self, frame: bytes, n_rows: int) -> None:
+        """Append one frame whole or not at all: a short or failed write (disk full) is cut off again,
+        so the frames after it stay readable."""
+        data = FRAME_HEADER.pack(len(frame)) + frame
+        try:
+            written = os.write(self.fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            os.ftruncate(self.fd, self.size)
+            raise
+        self.size += len(data)
+        self.rows += n_rows
 
     def close(self) -> None:
         os.close(self.fd)
@@ -82,13 +101,33 @@ def read_segment(path: Path) -> list[list[Any]]:
 class Spool:
     """The spool folder: the active segment, sealed segments waiting, quarantined files."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_bytes: int = 0) -> None:
         self.folder = folder
+        self.max_bytes = max_bytes  # 0: no limit but the disk's
         self.quarantine_dir = folder / "quarantine"
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        self.bytes = sum(p.stat().st_size for p in folder.glob("*" + SUFFIX))
+        self._lock = threading.Lock()  # the request path adds, the writer's thread removes
 
     def open_segment(self) -> Segment:
         return Segment(self.folder)
+
+    def append(self, segment: Segment, rows: list[list[Any]]) -> None:
+        """Append a batch to the active segment unless the spool would grow past its limit."""
+        frame = ENCODER.encode(rows)
+        size = len(frame) + FRAME_HEADER.size
+        if self.max_bytes and self.bytes + size > self.max_bytes:
+            raise SpoolLimitReached(errno.ENOSPC, f"spool limit of {self.max_bytes} bytes reached")
+        segment.write(frame, len(rows))
+        with self._lock:
+            self.bytes += size
+
+    def remove(self, path: Path) -> None:
+        """Delete a segment once its rows are in the store."""
+        size = path.stat().st_size
+        path.unlink()
+        with self._lock:
+            self.bytes = max(self.bytes - size, 0)
 
     def sealed(self, exclude: set[str]) -> list[Path]:
         """Segments waiting for an insert, oldest first."""
@@ -96,4 +135,7 @@ class Spool:
 
     def quarantine(self, path: Path, reason: str) -> None:
         log.error("spool file %s is unreadable (%s): moved to %s", path.name, reason, self.quarantine_dir)
+        size = path.stat().st_size
         path.rename(self.quarantine_dir / path.name)
+        with self._lock:
+            self.bytes = max(self.bytes - size, 0)

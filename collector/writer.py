@@ -61,12 +61,14 @@ class EventWriter:
         try:
             if self.active is None:
                 self.active = self.spool.open_segment()
-            self.active.append(rows)
+            self.spool.append(self.active, rows)
         except OSError as exc:
+            self.metrics.spool_bytes = self.spool.bytes
             raise SpoolFull(f"the event spool cannot take more events ({exc.strerror}); retry later") from None
         self.buffer.extend(rows)
         self.metrics.events_accepted += len(rows)
         self.metrics.buffered = len(self.buffer)
+        self.metrics.spool_bytes = self.spool.bytes
         if len(self.buffer) >= self.flush_rows:
             self._wake.set()
 
@@ -148,6 +150,7 @@ class EventWriter:
             if name in self._failed:
                 self._failed.discard(name)
                 self.metrics.events_replayed += len(rows)
-            path.unlink()
+            self.spool.remove(path)
+            self.metrics.spool_bytes = self.spool.bytes
             self.metrics.spool_segments = max(self.metrics.spool_segments - 1, 0)
         return True

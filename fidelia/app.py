@@ -72,7 +72,7 @@ def build_app(
     owns_store = store is None
     store = store if store is not None else open_store(settings)
     metrics = CollectorMetrics()
-    writer = EventWriter(store, Spool(settings.spool_dir), metrics, settings.flush_rows,
+    writer = EventWriter(store, Spool(settings.spool_dir, settings.spool_max_bytes), metrics, settings.flush_rows,
                          settings.flush_interval, settings.retry_max_seconds)
     services = Services(settings, store, sites, metrics, writer)
     collector = CollectorEndpoints(settings, sites, writer, metrics, clock)
@@ -167,7 +167,13 @@ class ProfilesSchedule:
 
 async def fidelia_error(request: Request, exc: Exception) -> Response:
     error = cast(FideliaError, exc)
-    return JSONResponse(error.to_json(), status_code=error.status)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    if error.status == 500:
+        # A store failure's message names paths and statements: the log gets it, the client does not.
+        log.error("%s on %s %s: %s", error.code, request.method, request.url.path, error.message)
+        body = {"error": {"code": error.code, "message": "internal error; see the server log"}}
+        return JSONResponse(body, status_code=500)
+    return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

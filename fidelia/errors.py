@@ -13,6 +13,7 @@ class FideliaError(Exception):
 
     status = 500
     code = "error"
+    retry_after: int | None = None  # seconds, sent as Retry-After on 429 and 503
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -112,7 +113,19 @@ class OriginNotAllowed(FideliaError):
 
 
 class SpoolFull(FideliaError):
-    """The on-disk spool cannot take more events (disk full)."""
+    """The on-disk spool cannot take more events (FIDELIA_SPOOL_MAX_BYTES reached, or disk full)."""
 
     status = 503
     code = "spool_full"
+    retry_after = 30
+
+
+class RateLimited(FideliaError):
+    """One client sent more than FIDELIA_RATE_LIMIT_PER_MINUTE requests."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -87,7 +87,17 @@ def openapi_document() -> dict[str, Any]:
                     "text/plain": {"schema": {"type": "string",
                                                "description": "the same JSON, as sendBeacon sends it"}},
                 }},
-                "responses": {"204": {"description": "accepted"}, **_errors(400, 403, 404, 413, 415, 422, 503)},
+                "responses": {"204": {"description": "accepted"},
+                              **_errors(400, 403, 404, 413, 415, 422, 429, 503)},
+            }},
+            "/consent": {"post": {
+                "summary": "The visitor grants or refuses tracking; sets fid_consent, a refusal deletes the ids",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ConsentChoice"}},
+                    "text/plain": {"schema": {"type": "string",
+                                               "description": "the same JSON, as sendBeacon sends it"}},
+                }},
+                "responses": {"204": {"description": "remembered"}, **_errors(400, 403, 404, 413, 415, 422, 429)},
             }},
             "/p.gif": {"get": {
                 "summary": "Pixel fallback: one event in the query string",
@@ -95,7 +105,7 @@ def openapi_document() -> dict[str, Any]:
                                {"name": "type", "in": "query", "required": True, "schema": {"type": "string"}},
                                {"name": "url", "in": "query", "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "a 1×1 GIF", "content": {"image/gif": {}}},
-                              **_errors(404, 422)},
+                              **_errors(404, 422, 429, 503)},
             }},
             "/t.js": {"get": {"summary": "The tracking snippet",
                               "responses": {"200": {"description": "JavaScript",
@@ -154,6 +164,8 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "Batch": {"type": "object", "required": ["site_id", "events"], "properties": {
                     "site_id": {"type": "string"}, "events": {"type": "array", "minItems": 1, "items": EVENT}}},
+                "ConsentChoice": {"type": "object", "required": ["site_id", "consent"], "properties": {
+                    "site_id": {"type": "string"}, "consent": {"type": "string", "enum": ["granted", "refused"]}}},
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
                     "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},
             },

@@ -124,6 +124,19 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("max_event_age_days", "31", _positive_int,
                 "An event's own `ts` may be at most this many days old (offline queues, server-side "
                 "trackers); older is refused with 422. A `ts` in the future is clamped to the server clock."),
+    SettingSpec("rate_limit_per_minute", "600", _non_negative_int,
+                "Requests per minute one client (one address) may send to `/collect` and `/p.gif`, on average; "
+                "more gets 429 with `Retry-After`. 0 turns the limit off. The address is held in memory only."),
+    SettingSpec("rate_limit_burst", "120", _positive_int,
+                "Requests a client may send at once above its per-minute rate before it is limited."),
+    SettingSpec("rate_limit_exempt", "127.0.0.1,::1", str,
+                "Client addresses the rate limit never applies to, comma-separated (default: this machine, "
+                "e.g. `fidelia simulate --url`, a local benchmark or a reverse proxy that does not forward the "
+                "address). Empty: every client is limited."),
+    SettingSpec("spool_max_bytes", "1073741824", _positive_int,
+                "Largest size of the on-disk event spool, in bytes (default 1 GiB). When ClickHouse is away long "
+                "enough to fill it, or the disk is full, `/collect` sheds load with 503 and `Retry-After` "
+                "instead of crashing; it accepts again as soon as the spool drains."),
     SettingSpec("session_timeout_minutes", "30", _positive_int,
                 "A visit ends after this many minutes without an event; the next event starts a new session."),
     SettingSpec("retention_days", "760", _positive_int,
@@ -193,6 +206,10 @@ class Settings:
     max_body_bytes: int
     max_batch_events: int
     max_event_age_days: int
+    rate_limit_per_minute: int
+    rate_limit_burst: int
+    rate_limit_exempt: str
+    spool_max_bytes: int
     session_timeout_minutes: int
     retention_days: int
     attrition_days: int

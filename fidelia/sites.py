@@ -41,6 +41,7 @@ class Site:
     origins: frozenset[str]
     consent: str
     rubrique_rules: tuple[RubriqueRule, ...]
+    honour_gpc: bool = False  # Sec-GPC: 1 or DNT: 1 counts as a refusal
 
     def rubrique_for(self, path: str) -> str:
         """The rubrique of a page that did not declare one: the first matching rule, else none."""
@@ -109,8 +110,12 @@ def _parse_site(entry: dict[str, Any], path: Path, n: int) -> Site:
     origins = entry.get("origins", [])
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         raise InvalidSitesConfig(f"{where} ({site_id}): origins must be a list of strings")
+    honour_gpc = entry.get("honour_gpc", False)
+    if not isinstance(honour_gpc, bool):
+        raise InvalidSitesConfig(f"{where} ({site_id}): honour_gpc {honour_gpc!r} must be true or false")
     rules = tuple(_parse_rule(rule, f"{where} ({site_id})") for rule in entry.get("rubrique_rules", []))
-    return Site(site_id, str(entry.get("name", site_id)), frozenset(o.rstrip("/") for o in origins), consent, rules)
+    return Site(site_id, str(entry.get("name", site_id)), frozenset(o.rstrip("/") for o in origins), consent, rules,
+                honour_gpc)
 
 
 def _parse_rule(rule: dict[str, Any], where: str) -> RubriqueRule:

@@ -25,6 +25,9 @@ from profiles.value import stored_model
 
 BUCKETS = ("day", "week", "month")
 DEFAULT_DAYS = 30
+# ClickHouse's DateTime64 holds 1900-2299; the reports also look back one period (and the attrition
+# window) before `from`, so dates and spans stay well inside it: a fuzzer found the edge.
+FIRST_DATE, LAST_DATE, MAX_DAYS = date(1990, 1, 1), date(2199, 12, 31), 20 * 366
 TOP_LOST = 20
 TOP_VALUE = 20
 AT_RISK_P_ALIVE = 0.5  # "at risk": best two fifths by spend (RFM m 4–5) and less likely alive than not
@@ -81,6 +84,9 @@ def parse_params(site_id: str, start: str | None, end: str | None, by: str | Non
     if first > last:
         raise InvalidReportParameter(f"from ({first}) is after to ({last})", field="from")
     days = (last - first).days + 1
+    if days > MAX_DAYS:
+        raise InvalidReportParameter(f"from {first} to {last} is over {MAX_DAYS} days: ask for a shorter period",
+                                     field="from")
     bucket = by or default_by or ("day" if days <= 31 else "week" if days <= 190 else "month")
     if bucket not in BUCKETS:
         raise InvalidReportParameter(f"by {bucket[:16]!r} is not one of {', '.join(BUCKETS)}", field="by")
@@ -90,9 +96,12 @@ def parse_params(site_id: str, start: str | None, end: str | None, by: str | Non
 
 def _date(name: str, text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InvalidReportParameter(f"{name} {text[:32]!r} is not a date: use YYYY-MM-DD", field=name) from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise InvalidReportParameter(f"{name} {day} is outside {FIRST_DATE} to {LAST_DATE}", field=name)
+    return day
 
 
 def rows_of(data: pl.DataFrame) -> list[dict[str, Any]]:

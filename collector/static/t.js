@@ -7,7 +7,7 @@
   var s = d.currentScript, q = w.fidelia && w.fidelia.q || [];
   if (!s || w.fidelia && w.fidelia.v) return;
   // Events go next to the script: served first-party under /fidelia/t.js they go to /fidelia/collect.
-  var url = s.src.replace(/t\.js(\?.*)?$/, "collect"), site = s.getAttribute("data-site"), buf = [], last, timer;
+  var url = s.src.replace(/t\.js(\?.*)?$/, ""), site = s.getAttribute("data-site"), buf = [], last, timer;
   function rub() {
     var m = d.querySelector("meta[name='fidelia:rubrique']"), e = d.querySelector("[data-rubrique]");
     return m ? m.content : e ? e.getAttribute("data-rubrique") : undefined;
@@ -15,11 +15,14 @@
   function send() {
     timer = 0;
     if (!buf.length) return;
-    var body = JSON.stringify({ site_id: site, events: buf });
+    post("collect", { site_id: site, events: buf });
     buf = [];
+  }
+  function post(path, data) {
+    var body = JSON.stringify(data);
     // sendBeacon posts text/plain (no CORS preflight) and survives the page unloading.
-    if (!(navigator.sendBeacon && navigator.sendBeacon(url, body)))
-      fetch(url, { method: "POST", body: body, keepalive: true, credentials: "include", headers: { "Content-Type": "text/plain" } });
+    if (!(navigator.sendBeacon && navigator.sendBeacon(url + path, body)))
+      fetch(url + path, { method: "POST", body: body, keepalive: true, credentials: "include", headers: { "Content-Type": "text/plain" } });
   }
   function track(type, props) {
     var e = { type: type, url: location.href, ts: Date.now() }, k;
@@ -38,6 +41,8 @@
     if (cmd === "track") track(a, b);
     else if (cmd === "page") page();
     else if (cmd === "identify") track("identify", { customer_id: String(a) });
+    // The choice is a cookie the server sets (HttpOnly, like the ids): a refusal deletes the ids at once.
+    else if (cmd === "consent") { send(); post("consent", { site_id: site, consent: a === "grant" ? "granted" : "refused" }); }
   }
   // SPA navigation: one pageview per route change, after the app has updated the page.
   var push = history.pushState;

@@ -119,3 +119,30 @@ def test_identify_then_reload_keeps_visitor_and_links_customer(
         "SELECT customer_id, count() FROM events_identified WHERE site_id = {s:String} AND visitor_id = {v:String} "
         "GROUP BY customer_id", parameters={"s": DEMO_SITE, "v": visitor_id}).result_rows
     assert linked == [(customer_id, 3)]  # the earlier anonymous pageview is the customer's too
+
+
+def test_refusal_through_the_snippet_deletes_the_cookies_then_grant_restores_them(
+    server: DemoShopServer, store: Store, context: Any
+) -> None:
+    errors: list[str] = []
+    page = open_page(context, server.base_url + "/test/plain", errors)
+    old_id = visitor_cookie(context)["value"]
+    with page.expect_response("**/consent"):
+        page.evaluate("fidelia('consent', 'refuse')")
+    names = {c["name"]: c for c in context.cookies()}
+    assert "fid_vid" not in names and "fid_sid" not in names and names["fid_consent"]["value"] == "refused"
+    assert names["fid_consent"]["httpOnly"] is True  # no script reads or forges the choice
+    page.reload(wait_until="networkidle")  # a pageview with no identifier
+    assert "fid_vid" not in {c["name"] for c in context.cookies()}
+    with page.expect_response("**/consent"):
+        page.evaluate("fidelia('consent', 'grant')")
+    page.reload(wait_until="networkidle")
+    new_id = visitor_cookie(context)["value"]
+    assert new_id != old_id
+    rows = wait_for_events(server, store, new_id, lambda rows: len(rows) >= 1)
+    assert errors == [] and rows[0]["consent"] == "granted"
+    refused = store.client.query(
+        "SELECT count() FROM events WHERE site_id = {s:String} AND consent = 'refused' AND url = {u:String} "
+        "AND visitor_id NOT IN ({a:String}, {b:String})",
+        parameters={"s": DEMO_SITE, "u": server.base_url + "/test/plain", "a": old_id, "b": new_id}).result_rows
+    assert refused[0][0] >= 1

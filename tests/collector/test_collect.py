@@ -52,7 +52,7 @@ def test_pageview_is_stored_with_visitor_session_ua_and_rubrique(live: LiveServe
     assert (row["utm_source"], row["utm_medium"], row["utm_campaign"]) == ("newsletter", "email", "soldes")
     assert row["referrer"] == "https://www.google.com/"
     assert (row["browser"], row["os"], row["device_type"], row["is_bot"]) == ("Mobile Safari", "iOS", "mobile", 0)
-    assert row["consent"] == "opt-out"
+    assert row["consent"] == "implied"  # opt-out site, no choice made: consent implied
 
 
 def test_declared_rubrique_wins_over_url_rule(live: LiveServer, site_id: str, store) -> None:
@@ -66,11 +66,12 @@ def test_cookie_flags(live: LiveServer, site_id: str) -> None:
     with live.client() as client:
         response = client.post("/collect", json=batch(site_id, pageview()))
     by_name = {h.split("=", 1)[0]: h.lower() for h in response.headers.get_list("set-cookie")}
-    assert set(by_name) == {"fid_vid", "fid_sid"}
+    assert set(by_name) == {"fid_vid", "fid_vt", "fid_sid"}
     for header in by_name.values():
         assert "httponly" in header and "samesite=lax" in header and "path=/" in header
         assert "secure" not in header  # plain HTTP, cookie_secure=auto
     assert "max-age=34214400" in by_name["fid_vid"]  # 396 days: 13 months
+    assert "max-age=34214400" in by_name["fid_vt"]
 
 
 def test_secure_flag_behind_trusted_https_proxy(store, site_id: str, tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from fidelia.demo.catalog import demo_catalog
 from fidelia.store import Store
 from tests.browser.conftest import DemoShopServer, demo_settings
 
-STUB = "<script>window.fidelia=window.fidelia||function(){(fidelia.q=fidelia.q||[]).push(arguments)}</script>"
+# The inline stub carries the page's CSP nonce (see test_shop_pages_send_security_headers).
+STUB = ">window.fidelia=window.fidelia||function(){(fidelia.q=fidelia.q||[]).push(arguments)}</script>"
 LOADER = '<script async src="/t.js" data-site="demo"></script>'
 PAGES = ["/shop", "/shop/r/chaussures", "/shop/p/p0000", "/shop/search?q=noir", "/shop/cart", "/shop/checkout",
          "/shop/account", "/shop/complaint"]
