@@ -5,7 +5,8 @@
 
 Each report runs over the default period (the last 30 days up to today) with its default bucket,
 the reports taking turns so that a burst of load on a shared machine spreads over all of them;
-the median of `--repeat` runs is printed, with the load average before and after. `--breakdown`
+the median of `--repeat` runs is printed (wall time, and the CPU time the process spent: the
+embedded ClickHouse runs in it), with the load average before and after. `--breakdown`
 also splits each report's time into its named queries (ClickHouse, Arrow included) and the rest
 (polars shaping). `--dump DIR` writes each report's JSON, to check that a rewrite answers the
 same numbers (`diff -r` two dumps). loadtests/profiles_bench.py runs this in its last step.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -52,25 +54,34 @@ def loadavg() -> str:
         return "n/a"
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far: the embedded ClickHouse runs inside it, so this is the
+    work a report costs, whatever else the machine is doing (wall time is not, on a busy box)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(store: TimedStore, names: list[str], repeat: int, site: str, attrition_days: int,
         dump: Path | None) -> dict[str, dict[str, Any]]:
     """Median wall time per report, and per named query within it, over `repeat` rounds."""
     today = datetime.now(UTC).date()
     params = {n: parse_params(site, None, None, None, today, attrition_days, DEFAULT_BUCKET.get(n)) for n in names}
     walls: dict[str, list[float]] = defaultdict(list)
+    cpus: dict[str, list[float]] = defaultdict(list)
     queries: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for round_no in range(repeat):
         for name in names:
             store.spent.clear()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
             report = run_report(store, name, params[name])
             walls[name].append(time.perf_counter() - started)
+            cpus[name].append(cpu_seconds() - cpu_started)
             for query, seconds in store.spent.items():
                 queries[name][query].append(seconds)
             if dump is not None and round_no == 0:
                 dump.mkdir(parents=True, exist_ok=True)
                 (dump / f"{name}.json").write_text(json.dumps(report.to_json(), indent=1, sort_keys=True, default=str))
-    return {n: {"median_s": statistics.median(walls[n]), "runs": walls[n],
+    return {n: {"median_s": statistics.median(walls[n]), "runs": walls[n], "cpu_s": statistics.median(cpus[n]),
                 "queries": {q: statistics.median(t) for q, t in queries[n].items()}} for n in names}
 
 
@@ -94,10 +105,11 @@ def main() -> int:
     if args.json:
         print(json.dumps({n: round(r["median_s"], 3) for n, r in results.items()}))
         return 0
-    print(f"report latencies, median of {args.repeat} (s); load average before {before}, after {loadavg()}")
+    print(f"report latencies, median of {args.repeat} (wall s, process CPU s); "
+          f"load average before {before}, after {loadavg()}")
     for name, result in sorted(results.items(), key=lambda kv: -kv[1]["median_s"]):
         runs = " ".join(f"{s:.2f}" for s in result["runs"])
-        print(f"  {name:<16} {result['median_s']:6.3f}   runs: {runs}")
+        print(f"  {name:<16} {result['median_s']:6.3f}   CPU {result['cpu_s']:6.3f}   runs: {runs}")
         if args.breakdown:
             in_sql = sum(result["queries"].values())
             for query, seconds in sorted(result["queries"].items(), key=lambda kv: -kv[1]):

@@ -208,20 +208,20 @@ def lifecycle(store: Store, p: ReportParams) -> Report:
 
     Orders and product novelty are read once, as of the end, and cut at the start in polars:
     people are keyed the same way at both ends (a visitor who identified during the period is
-    one person, not a prospect that vanished and a customer that appeared).
+    one person, not a prospect that vanished and a customer that appeared). Feedback (NPS,
+    referrals) for both ends comes from one query.
     """
-    at_end = {"site_id": p.site_id, "as_of": p.end}
-    orders = frame(store, "profiles/orders", **at_end)
-    first_seen = frame(store, "profiles/product_first_seen", **at_end).lazy()
+    orders = frame(store, "profiles/orders", site_id=p.site_id, as_of=p.end)
+    first_seen = frame(store, "profiles/product_first_seen", site_id=p.site_id, as_of=p.end).lazy()
+    feedback = frame(store, "reports/lifecycle_feedback", site_id=p.site_id, start=p.start, to=p.end)
 
-    def stages_at(when: datetime) -> pl.DataFrame:
+    def stages_at(when: datetime, at: str) -> pl.LazyFrame:
         summary = purchase_summary(orders.filter(pl.col("ts") <= when).lazy(), first_seen)
-        feedback = frame(store, "profiles/feedback", site_id=p.site_id, as_of=when).lazy()
-        people = summary.join(feedback, on="person", how="full", coalesce=True).with_columns(
-            pl.col("orders").fill_null(0))
-        return loyalty(people, when, p.attrition_days).select("person", "lifecycle_stage").collect()
+        # Only people with a purchase can have a stage other than prospect: feedback joins them.
+        people = summary.join(feedback.lazy().filter(pl.col("at") == at).drop("at"), on="person", how="left")
+        return loyalty(people, when, p.attrition_days).select("person", "lifecycle_stage")
 
-    before, after = stages_at(p.start), stages_at(p.end)
+    before, after = pl.collect_all([stages_at(p.start, "start"), stages_at(p.end, "end")])
     prospects = frame(store, "reports/prospects", site_id=p.site_id, to=p.end)["prospects"][0]
     counts = after.group_by("lifecycle_stage").len()
     count_of = dict(zip(counts["lifecycle_stage"], counts["len"], strict=True))
