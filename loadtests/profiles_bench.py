@@ -5,7 +5,8 @@
 1. bulk-simulates the shop into a fresh embedded store (a temp dir);
 2. `fidelia profiles rebuild --full`: wall time and peak RSS of that process;
 3. adds ~1% new events (a second, 1%-sized population) and times the incremental rebuild;
-4. runs every report over the last 30 days `--repeat` times in one process, median latency.
+4. runs every report over the last 30 days `--repeat` times in one process, median latency
+   (loadtests/report_bench.py, which also runs alone against any store).
 Each step is its own `fidelia` process, as a user runs them; peak RSS is the child's ru_maxrss.
 """
 
@@ -20,29 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPORT_TIMER = """
-import json, statistics, sys, time
-from datetime import UTC, datetime
-from fidelia.settings import Settings
-from fidelia.store import Store
-from profiles.reports import DEFAULT_BUCKET, REPORTS, parse_params, run_report
-settings = Settings.from_env()
-store = Store(settings.clickhouse_dsn)
-repeat = int(sys.argv[1])
-out = {}
-for name in REPORTS:
-    params = parse_params("demo", None, None, None, datetime.now(UTC).date(), settings.attrition_days,
-                          DEFAULT_BUCKET.get(name))
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run_report(store, name, params)
-        times.append(time.perf_counter() - started)
-    out[name] = statistics.median(times)
-print(json.dumps(out))
-"""
-
 
 # Runs one command and reports the peak RSS of its own children only (ru_maxrss of RUSAGE_CHILDREN
 # is the largest child ever waited for, so each step needs a fresh parent).
@@ -84,7 +62,7 @@ def main() -> int:
         inc_s, inc_mb, out = timed([*fidelia, "profiles", "rebuild"], env)
         print(f"incremental rebuild: {inc_s:.1f} s ({inc_s / full_s:.0%} of the full), peak RSS {inc_mb:.0f} MiB "
               f"— {out.strip()}")
-        _, _, out = timed([sys.executable, "-c", REPORT_TIMER, str(args.repeat)], env)
+        _, _, out = timed([sys.executable, "-m", "loadtests.report_bench", "--repeat", str(args.repeat), "--json"], env)
         latencies = json.loads(out)
         print(f"report latencies, median of {args.repeat} (s):")
         for name, seconds in sorted(latencies.items(), key=lambda kv: -kv[1]):

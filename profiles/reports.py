@@ -269,20 +269,22 @@ def lifecycle(store: Store, p: ReportParams) -> Report:
 
     Orders and product novelty are read once, as of the end, and cut at the start in polars:
     people are keyed the same way at both ends (a visitor who identified during the period is
-    one person, not a prospect that vanished and a customer that appeared).
+    one person, not a prospect that vanished and a customer that appeared). Feedback (NPS,
+    referrals) for both ends comes from one query.
     """
-    at_end = {"site_id": p.site_id, "as_of": p.end}
-    orders = frame(store, "profiles/orders", **at_end)
-    first_seen = frame(store, "profiles/product_first_seen", **at_end).lazy()
+    orders = frame(store, "profiles/orders", site_id=p.site_id, as_of=p.end)
+    first_seen = frame(store, "profiles/product_first_seen", site_id=p.site_id, as_of=p.end).lazy()
+    feedback = frame(store, "reports/lifecycle_feedback", site_id=p.site_id, start=p.start, to=p.end)
 
-    def stages_at(when: datetime) -> pl.DataFrame:
-        summary = purchase_summary(orders.filter(pl.col("ts") <= when).lazy(), first_seen)
-        feedback = frame(store, "profiles/feedback", site_id=p.site_id, as_of=when).lazy()
-        people = summary.join(feedback, on="person", how="full", coalesce=True).with_columns(
-            pl.col("orders").fill_null(0))
-        return loyalty(people, when, p.attrition_days).select("person", "lifecycle_stage").collect()
+    at_end = purchase_summary(orders.lazy(), first_seen).collect()
+    at_start = summary_at_start(orders, at_end, first_seen, p.start)
 
-    before, after = stages_at(p.start), stages_at(p.end)
+    def stages(summary: pl.DataFrame, when: datetime, at: str) -> pl.LazyFrame:
+        # Only people with a purchase can have a stage other than prospect: feedback joins them.
+        people = summary.lazy().join(feedback.lazy().filter(pl.col("at") == at).drop("at"), on="person", how="left")
+        return loyalty(people, when, p.attrition_days).select("person", "lifecycle_stage")
+
+    before, after = pl.collect_all([stages(at_start, p.start, "start"), stages(at_end, p.end, "end")])
     prospects = frame(store, "reports/prospects", site_id=p.site_id, to=p.end)["prospects"][0]
     counts = after.group_by("lifecycle_stage").len()
     count_of = dict(zip(counts["lifecycle_stage"], counts["len"], strict=True))
@@ -295,6 +297,17 @@ def lifecycle(store: Store, p: ReportParams) -> Report:
              .len().rename({"len": "people"})
              .sort(["people", "from_stage", "to_stage"], descending=[True, False, False]))
     return Report("lifecycle", p, rows, {"transitions": rows_of(moves)})
+
+
+def summary_at_start(orders: pl.DataFrame, at_end: pl.DataFrame, first_seen: pl.LazyFrame,
+                     start: datetime) -> pl.DataFrame:
+    """The purchase summary as of `start`, from the one as of the end: a person whose purchases
+    all came by `start` has the same summary at both ends, so only those who bought on both
+    sides of it are summed again, over their purchases up to `start`."""
+    settled = at_end.filter(pl.col("last_purchase") <= start)
+    both_sides = at_end.filter((pl.col("first_purchase") <= start) & (pl.col("last_purchase") > start)).select("person")
+    again = purchase_summary(orders.filter(pl.col("ts") <= start).join(both_sides, on="person").lazy(), first_seen)
+    return pl.concat([settled, again.collect()], how="vertical_relaxed")
 
 
 def recommendations(store: Store, p: ReportParams) -> Report:

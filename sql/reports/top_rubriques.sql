@@ -2,6 +2,10 @@
 -- page views, unique visitors, product views, adds to cart, orders holding one of its
 -- products, the revenue of those lines (price × quantity), and conversion = visitors who
 -- bought in the rubrique / visitors of the rubrique. Bots excluded.
+--
+-- Visitors of a rubrique are counted on a 128-bit key made of two 64-bit hashes of the id
+-- (see visitors.sql): uniqExact of a string SipHashes every row (~8M here), about half of
+-- this query's time; a UInt128 goes into the set as it is.
 WITH
 lines AS (
     SELECT visitor_id, ts, order_id, tupleElement(item, 'rubrique') AS rubrique,
@@ -14,7 +18,8 @@ lines AS (
 activity AS (
     SELECT rubrique, ts >= {from:DateTime64(3, 'UTC')} AS current,
            countIf(event_type = 'pageview') AS pageviews,
-           uniqExact(visitor_id) AS visitors,
+           uniqExact(bitOr(bitShiftLeft(toUInt128(cityHash64(visitor_id)), 64), toUInt128(xxHash64(visitor_id))))
+               AS visitors,
            countIf(event_type = 'product_view') AS product_views,
            countIf(event_type = 'add_to_cart') AS add_to_cart
     FROM events

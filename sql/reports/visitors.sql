@@ -2,50 +2,46 @@
 -- first event ever falls in that bucket), the returning ones, visits (sessions, each counted in
 -- the bucket where it started, so totals do not depend on the bucket), and the share of visitors
 -- identified as customers (linked by identify, at any time). Bots excluded.
--- Hash aggregations only (no window function): each is one pass over the period's events.
+--
+-- One pass over the events before {to}, grouped per visit, then per visitor: no window function,
+-- no second scan. Keys are hashes, not the id strings: a visit is (cityHash64(visitor_id),
+-- cityHash64(session_id)) and a visitor (cityHash64, xxHash64) of its id. Two independent 64-bit
+-- hashes make a 128-bit key, as strong as the 128-bit SipHash that uniqExact itself counts
+-- with, and fixed-width keys group several times faster than pairs of strings (5.3 → 2.2 CPU
+-- seconds at 10M events; docs/PERFORMANCE.md).
 WITH
-in_period AS (
-    SELECT visitor_id, session_id, ts
-    FROM events
-    WHERE site_id = {site_id:String} AND is_bot = 0
-      AND ts >= {from:DateTime64(3, 'UTC')} AND ts < {to:DateTime64(3, 'UTC')}
-),
-first_seen AS (
-    SELECT visitor_id, min(ts) AS first_ts
+visits AS (
+    SELECT cityHash64(visitor_id) AS v, cityHash64(session_id) AS s, any(xxHash64(visitor_id)) AS w,
+           min(ts) AS first_ts, minIf(ts, ts >= {from:DateTime64(3, 'UTC')}) AS start,
+           countIf(ts >= {from:DateTime64(3, 'UTC')}) > 0 AS in_period,
+           groupUniqArrayIf(multiIf({by:String} = 'day', toStartOfDay(ts), {by:String} = 'week',
+                                    toDateTime(toMonday(ts)), toDateTime(toStartOfMonth(ts))),
+                            ts >= {from:DateTime64(3, 'UTC')}) AS buckets
     FROM events
     WHERE site_id = {site_id:String} AND is_bot = 0 AND ts < {to:DateTime64(3, 'UTC')}
-      AND visitor_id IN (SELECT visitor_id FROM in_period)
-    GROUP BY visitor_id
+    GROUP BY v, s
 ),
-linked AS (
-    SELECT DISTINCT visitor_id FROM identity_links WHERE site_id = {site_id:String}
+visitors AS (
+    SELECT v, w, min(first_ts) AS first_ts, groupUniqArrayArray(buckets) AS active_in,
+           groupArrayIf(multiIf({by:String} = 'day', toStartOfDay(start), {by:String} = 'week',
+                                toDateTime(toMonday(start)), toDateTime(toStartOfMonth(start))), in_period) AS starts
+    FROM visits
+    GROUP BY v, w
+    HAVING length(active_in) > 0
 ),
-visitor_buckets AS (
-    SELECT multiIf({by:String} = 'day', toStartOfDay(ts), {by:String} = 'week', toDateTime(toMonday(ts)),
-                   toDateTime(toStartOfMonth(ts))) AS bucket, visitor_id
-    FROM in_period
-    GROUP BY bucket, visitor_id
-),
-visit_starts AS (
-    SELECT multiIf({by:String} = 'day', toStartOfDay(start), {by:String} = 'week', toDateTime(toMonday(start)),
-                   toDateTime(toStartOfMonth(start))) AS bucket, count() AS visits
-    FROM (SELECT visitor_id, session_id, min(ts) AS start FROM in_period GROUP BY visitor_id, session_id)
-    GROUP BY bucket
-),
-per_bucket AS (
-    SELECT b.bucket AS bucket, count() AS visitors,
-           countIf(multiIf({by:String} = 'day', toStartOfDay(f.first_ts), {by:String} = 'week',
-                           toDateTime(toMonday(f.first_ts)), toDateTime(toStartOfMonth(f.first_ts))) = b.bucket)
-               AS new_visitors,
-           countIf(b.visitor_id IN linked) AS identified
-    FROM visitor_buckets AS b
-    INNER JOIN first_seen AS f ON f.visitor_id = b.visitor_id
-    GROUP BY b.bucket
+-- One row per (visitor, bucket they were active in) of kind 0, and per visit start of kind 1.
+marks AS (
+    SELECT arrayJoin(arrayConcat(arrayMap(b -> (b, 0), active_in), arrayMap(b -> (b, 1), starts))) AS mark,
+           mark.1 AS bucket, mark.2 AS kind,
+           multiIf({by:String} = 'day', toStartOfDay(first_ts), {by:String} = 'week', toDateTime(toMonday(first_ts)),
+                   toDateTime(toStartOfMonth(first_ts))) = bucket AS is_new,
+           (v, w) IN (SELECT cityHash64(visitor_id), xxHash64(visitor_id) FROM identity_links
+                      WHERE site_id = {site_id:String}) AS identified
+    FROM visitors
 )
-SELECT toDate(p.bucket) AS period, p.visitors AS visitors, p.new_visitors AS new_visitors,
-       p.visitors - p.new_visitors AS returning_visitors, s.visits AS visits,
-       round(p.identified / p.visitors, 4) AS identified_share
-FROM per_bucket AS p
-LEFT JOIN visit_starts AS s ON s.bucket = p.bucket
-ORDER BY p.bucket
-SETTINGS join_use_nulls = 0
+SELECT toDate(bucket) AS period, countIf(kind = 0) AS visitors, countIf(kind = 0 AND is_new) AS new_visitors,
+       visitors - new_visitors AS returning_visitors, countIf(kind = 1) AS visits,
+       round(countIf(kind = 0 AND identified) / visitors, 4) AS identified_share
+FROM marks
+GROUP BY bucket
+ORDER BY bucket

@@ -225,3 +225,19 @@ def test_a_visit_across_midnight_counts_once_whatever_the_bucket(store: Store) -
     by_week = report(store, site, "visitors", "2026-06-10", "2026-06-11", by="week").rows
     assert [r["visits"] for r in by_day] == [1, 0]
     assert sum(r["visits"] for r in by_week) == 1
+
+
+def test_lifecycle_moves_of_people_who_bought_before_and_during_the_period_6(store: Store) -> None:
+    # The start summary is reused from the end one for people whose purchases all came before the
+    # period, and summed again for those who bought on both sides of its start.
+    site = "reports-lifecycle-both-sides"
+    Events(site).purchase("w1", t("2026-05-10"), "o1", 10.0, [("p1", "shoes")]).purchase(
+        "w1", t("2026-06-15"), "o2", 10.0, [("p1", "shoes")]).purchase(  # buyer → repeat customer
+        "w2", t("2026-05-20"), "o3", 10.0, [("p2", "shoes")]).purchase(  # buyer at both ends
+        "w3", t("2026-05-05"), "o4", 10.0, [("p3", "shoes")]).purchase(
+        "w3", t("2026-06-20"), "o5", 10.0, [("p4", "bags")]).insert(store)  # a new rubrique: supporter
+    result = report(store, site, "lifecycle")
+    assert {r["stage"]: r["count"] for r in result.rows} == {
+        "prospect": 0, "buyer": 1, "repeat_customer": 1, "supporter": 1, "ambassador": 0}
+    moves = {(m["from_stage"], m["to_stage"]): m["people"] for m in result.sections["transitions"]}
+    assert moves == {("buyer", "repeat_customer"): 1, ("buyer", "supporter"): 1}
