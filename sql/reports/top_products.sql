@@ -1,5 +1,6 @@
 -- Products in [{from}, {to}): views, adds to cart, orders holding the product, units bought and
 -- their revenue, and conversion = orders / views. Names from the catalog. Bots excluded.
+-- The purchase lines come from `shop_events` (humans only, sql/migrations/0005_shop_events.sql).
 WITH
 activity AS (
     SELECT product_id, any(rubrique) AS rubrique, countIf(event_type = 'product_view') AS views,
@@ -14,9 +15,9 @@ sales AS (
            uniqExact(order_id) AS orders,
            sum(greatest(tupleElement(item, 'quantity'), 1)) AS units,
            round(sum(tupleElement(item, 'price') * greatest(tupleElement(item, 'quantity'), 1)), 2) AS revenue
-    FROM events
+    FROM shop_events
     ARRAY JOIN JSONExtract(items, 'Array(Tuple(product_id String, price Float64, quantity UInt32))') AS item
-    WHERE site_id = {site_id:String} AND event_type = 'purchase' AND is_bot = 0 AND items != ''
+    WHERE site_id = {site_id:String} AND event_type = 'purchase' AND items != ''
       AND ts >= {from:DateTime64(3, 'UTC')} AND ts < {to:DateTime64(3, 'UTC')}
     GROUP BY product_id
 ),
