@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -84,6 +85,10 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What start-up loaded (modules, caches, the catalog) lives as long as the process: frozen,
+        # the garbage collector stops rescanning it, which on /collect showed as 50-100 ms pauses.
+        gc.collect()
+        gc.freeze()
         await writer.start()
         scheduler = ProfilesSchedule(store, settings, [site.site_id for site in sites])
         if settings.profiles_every_minutes:
