@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from collector.cookies import VisitState, secure_for
 from collector.enrich import RequestContext, build_rows
-from collector.http import AsgiEndpoint, CollectRequest, CollectResponse, Receive, Scope, Send
+from collector.http import AsgiEndpoint, CollectRequest, CollectResponse, Handler, Receive, Scope, Send
 from collector.metrics import CollectorMetrics
 from collector.snippet import Snippet
 from collector.useragent import parse_user_agent
@@ -57,6 +57,10 @@ class CollectorEndpoints:
             Route("/collect", AsgiEndpoint(self.collect), methods=["POST", "OPTIONS"]),
             Route("/p.gif", AsgiEndpoint(self.pixel), methods=["GET"]),
         ]
+
+    def hot_routes(self) -> dict[str, tuple[frozenset[str], Handler]]:
+        """The same two routes for HotPathMiddleware, which serves them ahead of the router."""
+        return {"/collect": (frozenset({"POST", "OPTIONS"}), self.collect), "/p.gif": (frozenset({"GET"}), self.pixel)}
 
     async def snippet_js(self, request: Request) -> Response:
         headers = {"ETag": self.snippet.etag, "Cache-Control": "public, max-age=3600", "Vary": "Accept-Encoding"}

@@ -7,8 +7,7 @@ them into the Arrow table the writer inserts. No client IP enters a row: it is n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -59,9 +58,9 @@ UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign")
 MAX_UTM = 128
 
 
-@dataclass(frozen=True)
-class RequestContext:
-    """What the collector knows about a request besides its body."""
+class RequestContext(NamedTuple):
+    """What the collector knows about a request besides its body (a NamedTuple: built per
+    request, and a frozen dataclass costs a microsecond to build)."""
 
     received_ms: int
     ua: UserAgentInfo

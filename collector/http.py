@@ -13,14 +13,17 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import ClientDisconnect, cookie_parser
+from starlette.requests import ClientDisconnect, Request, cookie_parser
+from starlette.responses import Response
+from starlette.types import ASGIApp
 
-from fidelia.errors import BodyTooLarge
+from fidelia.errors import BodyTooLarge, FideliaError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class CollectRequest:
@@ -117,8 +120,38 @@ class AsgiEndpoint:
     """Makes a Starlette Route hand the raw ASGI call to `handler` (a bound method would be
     wrapped in Starlette's Request/Response machinery)."""
 
-    def __init__(self, handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, handler: Handler) -> None:
         self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.handler(scope, receive, send)
+
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class HotPathMiddleware:
+    """Hands `/collect` and `/p.gif` to the collector before Starlette's exception middleware
+    and router (a few microseconds a request, a tenth of the collector's own work).
+
+    Only exact paths with an allowed method and no root_path take this path; anything else
+    (a 405, a mounted app) goes through the same routes as before. A FideliaError is answered
+    by the app's own handler, so the error answers stay the same."""
+
+    def __init__(self, app: ASGIApp, routes: dict[str, tuple[frozenset[str], Handler]],
+                 on_error: ErrorHandler) -> None:
+        self.app = app
+        self.routes = routes
+        self.on_error = on_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            route = self.routes.get(scope["path"])
+            if route is not None and scope["method"] in route[0]:
+                try:
+                    await route[1](scope, receive, send)
+                except FideliaError as exc:
+                    response = await self.on_error(Request(scope, receive), exc)
+                    await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

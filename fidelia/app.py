@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector.app import CollectorEndpoints
+from collector.http import HotPathMiddleware
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from collector.writer import EventWriter
@@ -122,6 +124,7 @@ def build_app(
         load_demo_catalog(store)
         routes += shop_routes()
     app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(HotPathMiddleware, routes=collector.hot_routes(), on_error=fidelia_error)],
                     exception_handlers={FideliaError: fidelia_error, Exception: unexpected_error})
     app.state.services = services
     return app
