@@ -15,9 +15,8 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
-from collector.enrich import rows_to_arrow
+from collector.enrich import Row, rows_to_arrow
 from collector.metrics import CollectorMetrics
 from collector.spool import CorruptSegment, Segment, Spool, read_segment
 from fidelia.errors import SpoolFull, StoreError
@@ -46,8 +45,8 @@ class EventWriter:
         self.flush_interval = flush_interval
         self.retry_max_seconds = retry_max_seconds
         self.active: Segment | None = None
-        self.buffer: list[list[Any]] = []
-        self._sealed_rows: dict[str, list[list[Any]]] = {}
+        self.buffer: list[Row] = []
+        self._sealed_rows: dict[str, list[Row]] = {}
         self._failed: set[str] = set()
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -56,7 +55,7 @@ class EventWriter:
 
     # --- request path ---------------------------------------------------------------------
 
-    def accept(self, rows: list[list[Any]]) -> None:
+    def accept(self, rows: list[Row]) -> None:
         """Make the rows durable in the spool and queue them for the next insert."""
         try:
             if self.active is None:
