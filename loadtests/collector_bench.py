@@ -92,16 +92,24 @@ def lua_list(values: list[str]) -> str:
     return "{" + ", ".join(json.dumps(v) for v in values) + "}"
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path, pid: int) -> dict[str, float]:
+    cpu = cpu_seconds(pid)
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     latency = {q: float(v) * UNIT[u] for q, v, u in LATENCY.findall(out)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(non2xx.group(1)) if non2xx else 0
     return {"rps": rate, "p50": latency.get("50", 0.0), "p99": latency.get("99", 0.0), "ok": float(total - errors),
-            "errors": float(errors)}
+            "errors": float(errors), "cpu_us": 1e6 * cpu / max(total, 1)}
 
 
 def main() -> int:
@@ -135,7 +143,7 @@ def main() -> int:
         try:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
             wait_healthy(f"http://127.0.0.1:{bare_port}/", bare)
-            ours, theirs = rounds(args, port, bare_port, script)
+            ours, theirs = rounds(args, (port, server.pid), (bare_port, bare.pid), script)
             target = args.load * statistics.median(r["rps"] for r in ours)
             paced = pace(args, port, data, target)
             paced_bare = pace(args, bare_port, data, target)
@@ -151,11 +159,14 @@ def main() -> int:
     return 0 if stored == accepted and stored >= acknowledged else 1
 
 
-def rounds(args: argparse.Namespace, port: int, bare_port: int, script: Path) -> tuple[list[dict], list[dict]]:
-    ours, theirs = [], []
+def rounds(args: argparse.Namespace, fidelia: tuple[int, int], bare: tuple[int, int],
+           script: Path) -> tuple[list[dict], list[dict]]:
+    """A B A B: (port, pid) of each server; the pid gives the server's CPU per request."""
+    ours: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
     for _ in range(args.rounds):
-        ours.append(wrk(f"http://127.0.0.1:{port}/collect", args.seconds, args.connections, script))
-        theirs.append(wrk(f"http://127.0.0.1:{bare_port}/collect", args.seconds, args.connections, script))
+        for (port, pid), runs in ((fidelia, ours), (bare, theirs)):
+            runs.append(wrk(f"http://127.0.0.1:{port}/collect", args.seconds, args.connections, script, pid))
     return ours, theirs
 
 
@@ -188,16 +199,18 @@ def stored_events(data: Path, site_id: str) -> int:
 
 def report(args: argparse.Namespace, ours: list[dict], theirs: list[dict], paced_runs: tuple[dict, dict],
            acknowledged: int, accepted: int, stored: int) -> None:
-    med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "errors")}
+    med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "errors", "cpu_us")}
            for name, runs in (("fidelia", ours), ("bare", theirs))}
     ratio = med["fidelia"]["rps"] / med["bare"]["rps"]
     print(f"{args.rounds} rounds of {args.seconds} s, {args.connections} connections, {EVENTS_PER_BATCH} events "
           f"a batch; load average {Path('/proc/loadavg').read_text().split()[0]}")
-    print(f"{'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU us/req':>18}")
     for name, label in (("fidelia", "POST /collect (fidelia)"), ("bare", "bare Starlette 204")):
         m = med[name]
-        print(f"{label:<28} {m['rps']:>9.0f} {m['p50']:>8.2f} {m['p99']:>8.2f}")
-    print(f"ratio {ratio:.2f} (goal >= 0.60); non-2xx answers: {int(sum(r['errors'] for r in ours))}")
+        print(f"{label:<28} {m['rps']:>9.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['cpu_us']:>18.1f}")
+    print(f"ratio {ratio:.2f} (goal >= 0.60), by server CPU per request "
+          f"{med['bare']['cpu_us'] / med['fidelia']['cpu_us']:.2f}; "
+          f"non-2xx answers: {int(sum(r['errors'] for r in ours))}")
     paced, paced_bare = paced_runs
     print(f"paced at {paced['target_rate']:.0f} req/s ({args.load:.0%} of the collector's maximum) for "
           f"{args.paced_seconds} s, latency from the scheduled send time:")
