@@ -78,14 +78,16 @@ def totals(stats_csv: Path) -> tuple[int, int]:
 
 
 def stored_events(data: Path, site: str) -> int:
-    from fidelia.store import Store
-
-    store = Store(f"chdb://{data}/clickhouse")
-    try:
-        return int(store.client.query("SELECT count() FROM events WHERE site_id = {s:String}",
-                                      parameters={"s": site}).result_rows[0][0])
-    finally:
-        store.close()
+    """Counted in a child process: the caller (a test run) may already hold another embedded store,
+    and a process opens one embedded store at a time."""
+    code = ("import sys; from fidelia.store import Store; s = Store('chdb://' + sys.argv[1]); "
+            "print(s.client.query('SELECT count() FROM events WHERE site_id = {s:String}', "
+            "parameters={'s': sys.argv[2]}).result_rows[0][0]); s.close()")
+    out = subprocess.run([sys.executable, "-c", code, str(data / "clickhouse"), site], capture_output=True,
+                         text=True, timeout=120)
+    if out.returncode != 0:
+        raise SystemExit(f"counting the stored events failed: {out.stderr[-500:]}")
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
