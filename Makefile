@@ -28,7 +28,7 @@ test: $(STAMP)
 
 # Measurements recorded in docs/PERFORMANCE.md (several minutes; the largest builds 10M events).
 bench: $(STAMP)
-	$(BIN)/python -m loadtests.collector_bench --rounds 3 --seconds 8
+	$(BIN)/python -m loadtests.collector_bench --rounds 3 --seconds 8 --rate 2000
 	$(BIN)/python -m loadtests.api_bench --rounds 3 --seconds 6
 	$(BIN)/python -m loadtests.quality_eval --visitors 20000 --days 60 --seed 1
 	$(BIN)/python -m loadtests.simulate_bench --visitors 100000 --days 30
