@@ -123,7 +123,7 @@ class EventWriter:
 
     def _insert_segments(self, paths: list[Path]) -> bool:
         """Worker thread: insert each segment with its name as the dedupe token, oldest first."""
-        for path in paths:
+        for index, path in enumerate(paths):
             name = path.stem
             rows = self._sealed_rows.pop(name, None)
             if rows is None:
@@ -138,9 +138,11 @@ class EventWriter:
                 if rows:
                     self.store.insert_arrow(EVENTS_TABLE, rows_to_arrow(rows), dedupe_token=name)
             except StoreError as exc:
-                if name not in self._failed:
-                    self._failed.add(name)
-                    self.metrics.events_spooled += len(rows)
+                self._mark_spooled(name, len(rows))
+                # The segments behind it wait too: count them now, not when their turn comes.
+                for later in paths[index + 1:]:
+                    if later.stem in self._sealed_rows:
+                        self._mark_spooled(later.stem, len(self._sealed_rows[later.stem]))
                 log.warning("insert of %d events failed, kept in spool %s: %s", len(rows), path.name, exc.message)
                 return False
             self.metrics.observe_flush(time.perf_counter() - started, len(rows))
@@ -150,3 +152,8 @@ class EventWriter:
             path.unlink()
             self.metrics.spool_segments = max(self.metrics.spool_segments - 1, 0)
         return True
+
+    def _mark_spooled(self, name: str, rows: int) -> None:
+        if name not in self._failed:
+            self._failed.add(name)
+            self.metrics.events_spooled += rows
