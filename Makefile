@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test lint bench loadtest setup clean
+
+USERS ?= 50
+SPAWN ?= 10
+DURATION ?= 30s
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +28,18 @@ test: $(STAMP)
 
 # Measurements recorded in docs/PERFORMANCE.md (several minutes; the largest builds 10M events).
 bench: $(STAMP)
+	$(BIN)/python -m loadtests.collector_bench --rounds 3 --seconds 8 --rate 2000
 	$(BIN)/python -m loadtests.api_bench --rounds 3 --seconds 6
 	$(BIN)/python -m loadtests.quality_eval --visitors 20000 --days 60 --seed 1
 	$(BIN)/python -m loadtests.simulate_bench --visitors 100000 --days 30
 	$(BIN)/python -m loadtests.profiles_bench --visitors 800000 --days 30 --repeat 5
 	$(BIN)/python -m loadtests.value_bench --customers 1000000 --repeat 3
 	$(BIN)/python -m loadtests.value_backtest --visitors 20000 --days 150 --holdout 30 --seed 1
+
+# Locust headless against a local server on a fresh embedded store (127.0.0.1 only, bounded
+# time); HTML and CSV report in var/loadtest/. `make loadtest USERS=50 SPAWN=10 DURATION=30s`.
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtests.run_loadtest --users $(USERS) --spawn-rate $(SPAWN) --duration $(DURATION) --out var/loadtest
 
 lint: $(STAMP)
 	$(BIN)/ruff check fidelia collector profiles recommender sql loadtests tests

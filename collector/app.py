@@ -1,7 +1,8 @@
 """The collector's HTTP routes: `/t.js`, `/collect`, `/p.gif`, `/consent`.
 
 Rule of this module: the request path does no store I/O. A request is read, validated,
-enriched and appended to the spool; the writer inserts later.
+enriched and appended to the spool; the writer inserts later. Every per-request check
+happens in `_accept`, shared by `/collect` and `/p.gif`.
 """
 
 from __future__ import annotations
@@ -19,22 +20,24 @@ from collector.consent import (
     forget_cookie_headers,
     strip_identifiers,
 )
-from collector.cookies import VisitState, secure_cookies
+from collector.cookies import VisitState, secure_for
 from collector.enrich import RequestContext, build_rows
+from collector.http import AsgiEndpoint, CollectRequest, CollectResponse, Handler, Receive, Scope, Send
 from collector.metrics import CollectorMetrics
 from collector.ratelimit import RateLimiter, client_address
 from collector.snippet import Snippet
 from collector.useragent import parse_user_agent
 from collector.validate import BatchIn, decode_batch, event_from_query
 from collector.writer import EventWriter
-from fidelia.errors import BodyTooLarge, FideliaError, OriginNotAllowed, RateLimited, UnsupportedContentType
+from fidelia.errors import FideliaError, OriginNotAllowed, RateLimited, UnsupportedContentType
 from fidelia.settings import Settings
 from fidelia.sites import Site, SiteRegistry
 
 PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
 CONTENT_TYPES = ("application/json", "text/plain")
 SESSION_COOKIE_MAX_AGE = 24 * 3600
-NO_STORE = {"Cache-Control": "no-store"}
+PIXEL_HEADERS = (("content-type", "image/gif"), ("cache-control", "no-store"))
+NO_STORE = ("cache-control", "no-store")
 
 
 class CollectorEndpoints:
@@ -63,10 +66,14 @@ class CollectorEndpoints:
     def routes(self) -> list[Route]:
         return [
             Route("/t.js", self.snippet_js, methods=["GET", "HEAD"]),
-            Route("/collect", self.collect, methods=["POST", "OPTIONS"]),
-            Route("/p.gif", self.pixel, methods=["GET"]),
-            Route("/consent", self.consent_choice, methods=["POST"]),
+            Route("/collect", AsgiEndpoint(self.collect), methods=["POST", "OPTIONS"]),
+            Route("/p.gif", AsgiEndpoint(self.pixel), methods=["GET"]),
+            Route("/consent", AsgiEndpoint(self.consent_choice), methods=["POST"]),
         ]
+
+    def hot_routes(self) -> dict[str, tuple[frozenset[str], Handler]]:
+        """The same two routes for HotPathMiddleware, which serves them ahead of the router."""
+        return {"/collect": (frozenset({"POST", "OPTIONS"}), self.collect), "/p.gif": (frozenset({"GET"}), self.pixel)}
 
     async def snippet_js(self, request: Request) -> Response:
         headers = {"ETag": self.snippet.etag, "Cache-Control": "public, max-age=3600", "Vary": "Accept-Encoding"}
@@ -77,29 +84,37 @@ class CollectorEndpoints:
             body, headers["Content-Encoding"] = self.snippet.gzipped, "gzip"
         return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
 
-    async def collect(self, request: Request) -> Response:
+    # /collect and /p.gif are the hot path: plain ASGI (collector/http.py), no Starlette objects.
+
+    async def collect(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = CollectRequest(scope, receive)
         if request.method == "OPTIONS":
-            return self._preflight(request)
+            await self._preflight(request).send(send)
+            return
         try:
             self._limit(request)
             body = await self._read_body(request)
             batch = decode_batch(body, self.settings.max_batch_events)
-            return self._accept(request, batch, Response(status_code=204))
+            response = self._accept(request, batch, CollectResponse(204))
         except FideliaError as exc:
             self.metrics.rejected[exc.code] += 1
             raise
+        await response.send(send)
 
-    async def pixel(self, request: Request) -> Response:
+    async def pixel(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = CollectRequest(scope, receive)
         try:
             self._limit(request)
-            batch = event_from_query(dict(request.query_params))
-            return self._accept(request, batch, Response(PIXEL, media_type="image/gif", headers=dict(NO_STORE)))
+            batch = event_from_query(request.query_params())
+            response = self._accept(request, batch, CollectResponse(200, PIXEL, [*PIXEL_HEADERS]))
         except FideliaError as exc:
             self.metrics.rejected[exc.code] += 1
             raise
+        await response.send(send)
 
-    async def consent_choice(self, request: Request) -> Response:
+    async def consent_choice(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The visitor grants or refuses: remember it in fid_consent; a refusal deletes the tracking cookies."""
+        request = CollectRequest(scope, receive)
         try:
             self._limit(request)
             choice = decode_choice(await self._read_body(request))
@@ -108,68 +123,64 @@ class CollectorEndpoints:
         except FideliaError as exc:
             self.metrics.rejected[exc.code] += 1
             raise
-        response = Response(status_code=204, headers=dict(NO_STORE))
-        secure, domain = secure_cookies(self.settings, request), self.settings.cookie_domain
-        response.headers.append("set-cookie", choice_cookie_header(choice.consent, secure, domain))
+        response = CollectResponse(204, headers=[NO_STORE])
+        secure, domain = self._secure(request), self.settings.cookie_domain
+        response.add("set-cookie", choice_cookie_header(choice.consent, secure, domain))
         if choice.consent == "refused":
-            for value in forget_cookie_headers(_cookies(request), secure, domain):
-                response.headers.append("set-cookie", value)
+            for value in forget_cookie_headers(request.cookies(), secure, domain):
+                response.add("set-cookie", value)
         self.metrics.consent_choices[choice.consent] += 1
         if origin is not None:
             _allow_cors(response, origin)
-        return response
+        await response.send(send)
 
-    def _limit(self, request: Request) -> None:
+    def _limit(self, request: CollectRequest) -> None:
         if not self.limiter.enabled:
             return
-        forwarded = request.headers.get("x-forwarded-for") if self.settings.trust_proxy else None
-        wait = self.limiter.check(client_address(request.scope.get("client"), forwarded, self.settings.trust_proxy),
-                                  self.clock())
+        wait = self.limiter.check(self._client_address(request), self.clock())
         self.metrics.rate_limited_clients = len(self.limiter)
         if wait is not None:
             raise RateLimited(f"too many requests from this client; retry in {wait} s", retry_after=wait)
 
-    def _check_origin(self, request: Request, site: Site) -> str | None:
+    def _client_address(self, request: CollectRequest) -> str:
+        """In memory only, for the rate limit and the cookieless hash: never stored nor logged."""
+        forwarded = request.headers.get("x-forwarded-for") if self.settings.trust_proxy else None
+        return client_address(request.client, forwarded, self.settings.trust_proxy)
+
+    def _secure(self, request: CollectRequest) -> bool:
+        return secure_for(self.settings, request.headers.get("x-forwarded-proto", ""), request.scheme)
+
+    def _check_origin(self, request: CollectRequest, site: Site) -> str | None:
         origin = request.headers.get("origin")
-        if origin is not None and not site.allows_origin(origin, _own_origin(request)):
+        if origin is not None and not site.allows_origin(origin, request.own_origin()):
             raise OriginNotAllowed(
                 f"origin {origin[:100]!r} is not allowed for site {site.site_id!r}: add it to the site's origins",
                 field="origin",
             )
         return origin
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: CollectRequest) -> bytes:
         content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type not in CONTENT_TYPES:
             raise UnsupportedContentType(
                 f"Content-Type {content_type or 'missing'!r}: send application/json or text/plain"
             )
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise BodyTooLarge(f"body of {declared} bytes is over the {limit} byte limit: send smaller batches")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"body is over the {limit} byte limit: send smaller batches")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await request.body(self.settings.max_body_bytes)
 
-    def _accept(self, request: Request, batch: BatchIn, response: Response) -> Response:
+    def _accept(self, request: CollectRequest, batch: BatchIn, response: CollectResponse) -> CollectResponse:
+        """Every per-request check and the spool append: the one place a batch is let in."""
+        headers = request.headers
         site = self.sites.get(batch.site_id)
         origin = self._check_origin(request, site)
         now = self.clock()
-        cookies = _cookies(request)
-        user_agent = request.headers.get("user-agent", "")
-        decision = self.consent.decide(site, cookies, request.headers)
+        cookies = request.cookies()
+        user_agent = headers.get("user-agent", "")
+        decision = self.consent.decide(site, cookies, headers)
         if decision.cookies:
             visit: VisitState = VisitState.from_cookies(cookies, int(now))
         else:
             strip_identifiers(batch)
-            address = client_address(request.scope.get("client"), request.headers.get("x-forwarded-for"),
-                                     self.settings.trust_proxy)
-            visit = self.consent.anonymous_visit(site.site_id, address, user_agent, now)
+            visit = self.consent.anonymous_visit(site.site_id, self._client_address(request), user_agent, now)
         ctx = RequestContext(
             received_ms=int(now * 1000),
             ua=parse_user_agent(user_agent),
@@ -179,39 +190,29 @@ class CollectorEndpoints:
         )
         rows = build_rows(batch, site, visit, ctx)
         self.writer.accept(rows)
-        secure, domain = secure_cookies(self.settings, request), self.settings.cookie_domain
+        secure, domain = self._secure(request), self.settings.cookie_domain
         values = (visit.set_cookie_headers(secure, domain, SESSION_COOKIE_MAX_AGE, int(now)) if decision.cookies
                   else forget_cookie_headers(cookies, secure, domain))
         for value in values:
-            response.headers.append("set-cookie", value)
+            response.add("set-cookie", value)
         if origin is not None:
             _allow_cors(response, origin)
         return response
 
-    def _preflight(self, request: Request) -> Response:
+    def _preflight(self, request: CollectRequest) -> CollectResponse:
         # The site is in the body, which a preflight lacks: allow any configured origin here,
         # the POST itself is checked against its own site.
         origin = request.headers.get("origin", "")
-        response = Response(status_code=204)
-        if any(site.allows_origin(origin, _own_origin(request)) for site in self.sites):
+        response = CollectResponse(204)
+        if any(site.allows_origin(origin, request.own_origin()) for site in self.sites):
             _allow_cors(response, origin)
-            response.headers["Access-Control-Allow-Methods"] = "POST"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-            response.headers["Access-Control-Max-Age"] = "86400"
+            response.add("access-control-allow-methods", "POST")
+            response.add("access-control-allow-headers", "Content-Type")
+            response.add("access-control-max-age", "86400")
         return response
 
 
-def _allow_cors(response: Response, origin: str) -> None:
-    response.headers["Access-Control-Allow-Origin"] = origin
-    response.headers["Access-Control-Allow-Credentials"] = "true"
-    response.headers["Vary"] = "Origin"
-
-
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.headers.get('host', '')}"
-
-
-def _cookies(request: Request) -> dict[str, str]:
-    # Starlette's request.cookies is lenient on malformed headers, which is what we want.
-    return request.cookies if request.headers.get("cookie") else {}
-
+def _allow_cors(response: CollectResponse, origin: str) -> None:
+    response.add("access-control-allow-origin", origin)
+    response.add("access-control-allow-credentials", "true")
+    response.add("vary", "Origin")

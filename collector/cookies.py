@@ -13,12 +13,12 @@ SameSite=Lax. Whether they are set at all is the consent policy's call (consent.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from collector.ids import random_bytes
 from fidelia.settings import Settings
 
 VISITOR_COOKIE = "fid_vid"
@@ -32,19 +32,24 @@ SESSION_VALUE = re.compile(r"^([0-9a-f]{16})\.([0-9]{1,15})$")
 
 def secure_cookies(settings: Settings, request: Request) -> bool:
     """Whether cookies set on this request get the `Secure` flag (FIDELIA_COOKIE_SECURE)."""
+    return secure_for(settings, request.headers.get("x-forwarded-proto", ""), request.url.scheme)
+
+
+def secure_for(settings: Settings, forwarded_proto: str, scheme: str) -> bool:
+    """The same rule from the raw parts: the collector's hot path has no Starlette Request."""
     if settings.cookie_secure != "auto":
         return settings.cookie_secure == "always"
-    if settings.trust_proxy and request.headers.get("x-forwarded-proto", "").lower() == "https":
+    if settings.trust_proxy and forwarded_proto.lower() == "https":
         return True
-    return request.url.scheme == "https"
+    return scheme == "https"
 
 
 def new_visitor_id() -> str:
-    return os.urandom(16).hex()
+    return random_bytes(16).hex()
 
 
 def new_session_id() -> str:
-    return os.urandom(8).hex()
+    return random_bytes(8).hex()
 
 
 @dataclass

@@ -31,7 +31,7 @@ SUFFIX = ".seg"
 FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
 ENCODER = msgspec.msgpack.Encoder()
-DECODER = msgspec.msgpack.Decoder(list[list[Any]])
+DECODER = msgspec.msgpack.Decoder(list[tuple[Any, ...]])
 
 
 class CorruptSegment(Exception):
@@ -52,7 +52,7 @@ class Segment:
         self.rows = 0
         self.size = 0
 
-    def append(self, rows: list[list[Any]]) -> None:
+    def append(self, rows: list[tuple[Any, ...]]) -> None:
         self.write(ENCODER.encode(rows), len(rows))
 
     def write(self, frame: bytes, n_rows: int) -> None:
@@ -73,11 +73,11 @@ class Segment:
         os.close(self.fd)
 
 
-def read_segment(path: Path) -> list[list[Any]]:
+def read_segment(path: Path) -> list[tuple[Any, ...]]:
     """All rows of a sealed segment. A torn last frame (a crash mid-write, never acknowledged) is
     dropped with a log line; anything else unreadable raises CorruptSegment."""
     data = path.read_bytes()
-    rows: list[list[Any]] = []
+    rows: list[tuple[Any, ...]] = []
     pos = 0
     while pos < len(data):
         if pos + FRAME_HEADER.size > len(data):

@@ -15,9 +15,8 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
-from collector.enrich import rows_to_arrow
+from collector.enrich import Row, rows_to_arrow
 from collector.metrics import CollectorMetrics
 from collector.spool import CorruptSegment, Segment, Spool, read_segment
 from fidelia.errors import SpoolFull, StoreError
@@ -46,8 +45,8 @@ class EventWriter:
         self.flush_interval = flush_interval
         self.retry_max_seconds = retry_max_seconds
         self.active: Segment | None = None
-        self.buffer: list[list[Any]] = []
-        self._sealed_rows: dict[str, list[list[Any]]] = {}
+        self.buffer: list[Row] = []
+        self._sealed_rows: dict[str, list[Row]] = {}
         self._failed: set[str] = set()
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -56,7 +55,7 @@ class EventWriter:
 
     # --- request path ---------------------------------------------------------------------
 
-    def accept(self, rows: list[list[Any]]) -> None:
+    def accept(self, rows: list[Row]) -> None:
         """Make the rows durable in the spool and queue them for the next insert."""
         try:
             if self.active is None:
@@ -126,7 +125,7 @@ class EventWriter:
 
     def _insert_segments(self, paths: list[Path]) -> bool:
         """Worker thread: insert each segment with its name as the dedupe token, oldest first."""
-        for path in paths:
+        for index, path in enumerate(paths):
             name = path.stem
             rows = self._sealed_rows.pop(name, None)
             if rows is None:
@@ -141,9 +140,11 @@ class EventWriter:
                 if rows:
                     self.store.insert_arrow(EVENTS_TABLE, rows_to_arrow(rows), dedupe_token=name)
             except StoreError as exc:
-                if name not in self._failed:
-                    self._failed.add(name)
-                    self.metrics.events_spooled += len(rows)
+                self._mark_spooled(name, len(rows))
+                # The segments behind it wait too: count them now, not when their turn comes.
+                for later in paths[index + 1:]:
+                    if later.stem in self._sealed_rows:
+                        self._mark_spooled(later.stem, len(self._sealed_rows[later.stem]))
                 log.warning("insert of %d events failed, kept in spool %s: %s", len(rows), path.name, exc.message)
                 return False
             self.metrics.observe_flush(time.perf_counter() - started, len(rows))
@@ -154,3 +155,8 @@ class EventWriter:
             self.metrics.spool_bytes = self.spool.bytes
             self.metrics.spool_segments = max(self.metrics.spool_segments - 1, 0)
         return True
+
+    def _mark_spooled(self, name: str, rows: int) -> None:
+        if name not in self._failed:
+            self._failed.add(name)
+            self.metrics.events_spooled += rows

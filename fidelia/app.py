@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector.app import CollectorEndpoints
+from collector.http import HotPathMiddleware
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from collector.writer import EventWriter
@@ -84,6 +87,10 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What start-up loaded (modules, caches, the catalog) lives as long as the process: frozen,
+        # the garbage collector stops rescanning it, which on /collect showed as 50-100 ms pauses.
+        gc.collect()
+        gc.freeze()
         await writer.start()
         scheduler = ProfilesSchedule(store, settings, [site.site_id for site in sites])
         if settings.profiles_every_minutes:
@@ -117,6 +124,7 @@ def build_app(
         load_demo_catalog(store)
         routes += shop_routes()
     app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(HotPathMiddleware, routes=collector.hot_routes(), on_error=fidelia_error)],
                     exception_handlers={FideliaError: fidelia_error, Exception: unexpected_error})
     app.state.services = services
     return app

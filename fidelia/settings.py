@@ -110,9 +110,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("sites_file", "", str,
                 "TOML file listing the sites (ids, allowed origins, rubrique URL rules, consent mode). "
                 "Empty: the built-in `demo` site only."),
-    SettingSpec("flush_rows", "2000", _positive_int,
+    SettingSpec("flush_rows", "20000", _positive_int,
                 "The collector inserts its buffer into ClickHouse once it holds this many events "
-                "(or at the flush interval, whichever comes first)."),
+                "(or at the flush interval, whichever comes first). An insert costs ~15 ms whatever "
+                "its size, so fewer, larger ones leave more CPU to the requests."),
     SettingSpec("flush_interval", "1.0", _positive_float,
                 "Longest time, in seconds, an accepted event waits in the buffer before its insert."),
     SettingSpec("retry_max_seconds", "30", _positive_float,

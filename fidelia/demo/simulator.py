@@ -43,7 +43,7 @@ import polars as pl
 import pyarrow as pa
 
 from collector.cookies import VISITOR_COOKIE, VisitState
-from collector.enrich import RequestContext, build_rows, rows_to_arrow
+from collector.enrich import RequestContext, Row, build_rows, rows_to_arrow
 from collector.useragent import parse_user_agent
 from collector.validate import BatchIn
 from fidelia.demo.catalog import demo_catalog
@@ -184,7 +184,7 @@ def bulk_chunk(spec: SimulationSpec, site: Site, chunk_no: int, max_age_ms: int)
     gc.disable()  # a million short-lived objects and no cycles: the cyclic collector would only slow this down
     try:
         people, logs, tally = play_chunk(spec, chunk_no)
-        rows: list[list[Any]] = []
+        rows: list[Row] = []
         visitor_ids = []
         for person, log in zip(people, logs, strict=True):
             ids = []

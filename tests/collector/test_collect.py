@@ -227,3 +227,13 @@ def test_metrics_count_accepted_and_rejected(live: LiveServer, site_id: str) -> 
     assert "fidelia_events_flushed_total 2" in text
     assert "fidelia_flush_seconds_count 1" in text
     assert health["status"] == "ok"
+
+
+def test_other_methods_on_the_hot_routes_still_get_405(live: LiveServer) -> None:
+    # /collect and /p.gif are served ahead of the router (collector/http.py); other methods
+    # still reach the router, which answers 405 with the allowed methods.
+    with live.client() as client:
+        get = client.get("/collect")
+        post = client.post("/p.gif", content=b"")
+    assert get.status_code == 405 and "POST" in get.headers["allow"]
+    assert post.status_code == 405 and "GET" in post.headers["allow"]

@@ -104,12 +104,12 @@ def test_corrupt_segment_is_quarantined_and_the_rest_replayed(live: LiveServer, 
 def test_torn_last_frame_is_dropped_and_earlier_frames_kept(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     segment = spool.open_segment()
-    segment.append([[1, "a"], [2, "b"]])
-    segment.append([[3, "c"]])
+    segment.append([(1, "a"), (2, "b")])
+    segment.append([(3, "c")])
     segment.close()
     data = segment.path.read_bytes()
     segment.path.write_bytes(data + FRAME_HEADER.pack(100) + b"\x93")  # a crash in the middle of a write
-    assert read_segment(segment.path) == [[1, "a"], [2, "b"], [3, "c"]]
+    assert read_segment(segment.path) == [(1, "a"), (2, "b"), (3, "c")]  # rows are tuples (collector.enrich.Row)
 
 
 def test_segments_sort_oldest_first(tmp_path: Path) -> None:
