@@ -33,15 +33,28 @@ def frame(store: Store, name: str, **params: object) -> pl.DataFrame:
     return data.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
-def extract(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float) -> ProfileInputs:
-    base = {"site_id": scope.site_id, "as_of": scope.as_of}
-    visits = frame(store, "profiles/visits", **base, watermark=scope.watermark, full=int(scope.full),
-                   session_gap_ms=session_gap_minutes * 60_000, last_visits=LAST_VISITS,
-                   recent_products=RECENT_PRODUCTS,
-                   half_life_days=half_life_days, **WEIGHTS)
+def extract_visits(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float,
+                   bucket: int = 0, buckets: int = 1) -> pl.DataFrame:
+    """Per-visitor visit rows of one bucket of people (all of them when `buckets` is 1): the
+    visitors the run recomputes from events, plus on an incremental run the stored visit part
+    of those it only rescores."""
+    split = {"bucket": bucket, "buckets": buckets}
+    visits = frame(store, "profiles/visits", site_id=scope.site_id, as_of=scope.as_of, watermark=scope.watermark,
+                   full=int(scope.full), session_gap_ms=session_gap_minutes * 60_000, last_visits=LAST_VISITS,
+                   recent_products=RECENT_PRODUCTS, half_life_days=half_life_days, **split, **WEIGHTS)
     if not scope.full:
-        stored = frame(store, "profiles/stored_visits", site_id=scope.site_id, watermark=scope.watermark)
+        stored = frame(store, "profiles/stored_visits", site_id=scope.site_id, watermark=scope.watermark, **split)
         visits = pl.concat([visits, stored.select(visits.columns)], how="vertical_relaxed")
+    return visits
+
+
+def extract(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float,
+            visits: pl.DataFrame | None = None) -> ProfileInputs:
+    """Everything one run models; `visits` stands in for the whole population's visit rows
+    (a bucketed run passes one bucket's, or none: the person-level inputs need no visits)."""
+    base = {"site_id": scope.site_id, "as_of": scope.as_of}
+    if visits is None:
+        visits = extract_visits(store, scope, session_gap_minutes, half_life_days)
     return ProfileInputs(
         visits=visits.lazy(),
         orders=frame(store, "profiles/orders", **base).lazy(),

@@ -20,6 +20,7 @@ import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store
+from profiles.buckets import rebuild_in_buckets
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles
 from profiles.extract import Scope, extract
 from profiles.load import write_clickhouse, write_snapshot
@@ -92,12 +93,15 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
 
     progress.step(site_id, 1, 3, "extracting and modelling")
     scope = Scope(site_id, run_as_of, full=not incremental, watermark=watermark)
-    visitors, customers = compute_site(store, settings, scope)
-
-    progress.step(site_id, 2, 3, f"writing {visitors.height} visitors, {customers.height} customers")
-    write_clickhouse(store, site_id, visitors, customers, full=not incremental)
-    model = train(store, site_id, run_as_of)
-    write_snapshot(settings.snapshot_path, site_id, visitors, customers, full=not incremental, model=model)
+    if settings.profiles_buckets > 1:
+        visitor_count, customer_count = rebuild_in_buckets(store, settings, scope, datetime.now(UTC), run_as_of)
+    else:
+        visitors, customers = compute_site(store, settings, scope)
+        visitor_count, customer_count = visitors.height, customers.height
+        progress.step(site_id, 2, 3, f"writing {visitors.height} visitors, {customers.height} customers")
+        write_clickhouse(store, site_id, visitors, customers, full=not incremental)
+        model = train(store, site_id, run_as_of)
+        write_snapshot(settings.snapshot_path, site_id, visitors, customers, full=not incremental, model=model)
 
     if seen_until is not None and not back_dated:
         store.set_meta(watermark_key, seen_until.replace(tzinfo=UTC).isoformat()
@@ -105,7 +109,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     store.set_meta(current_key, "0" if back_dated else "1")
     progress.step(site_id, 3, 3, "done")
     mode = "as-of" if back_dated else ("incremental" if incremental else "full")
-    result = RebuildResult(site_id, mode, visitors.height, customers.height, time.perf_counter() - started)
+    result = RebuildResult(site_id, mode, visitor_count, customer_count, time.perf_counter() - started)
     log.info("profiles %s rebuild of %s: %d visitors, %d customers in %.1f s", mode, site_id, result.visitors,
              result.customers, result.seconds)
     return result
