@@ -152,7 +152,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("profiles_buckets", "1", _positive_int,
                 "The profiles job processes a site's visitors in this many hash buckets "
                 "(`cityHash64` of the customer, else of the visitor, modulo N), one aggregation each, so its "
-                "memory follows the bucket, not the population. 1: one pass. The profiles are the same."),
+                "visit-level memory follows the bucket, not the population. 1: one pass. The profiles are the same."),
     SettingSpec("profiles_every_minutes", "60", _non_negative_float,
                 "`fidelia serve` rebuilds profiles (incrementally) this often in the background; 0 turns it off."),
     SettingSpec("cookie_domain", "", str,

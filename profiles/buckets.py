@@ -3,8 +3,8 @@
 With FIDELIA_PROFILES_BUCKETS=N (N > 1) a site's visitors are split into N buckets by
 `cityHash64` of their customer (a linked visitor) or of their own id (sql/profiles/visits.sql),
 so every device of one customer falls in the same bucket. Each bucket is one aggregation in
-ClickHouse and one modelling step in polars, written out before the next is read: memory
-follows the bucket, not the population.
+ClickHouse and one modelling step in polars, written out before the next is read: the
+visit-level memory follows the bucket, not the population.
 
 What stays whole is per person and small next to the events: the orders and feedback that
 give the loyalty numbers (RFM ranks people against the whole site, so they are scored once),

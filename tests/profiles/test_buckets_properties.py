@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -21,6 +22,7 @@ from profiles.job import rebuild_profiles
 from tests.profiles.events import AS_OF
 from tests.profiles.test_profiles_properties import PROPERTY, VOLATILE, histories, insert, stored
 
+INCREMENTAL = hsettings(PROPERTY, max_examples=8)
 imported = st.lists(st.tuples(st.sampled_from(["K1", "K2", "K3"]), st.integers(0, 300), st.integers(1, 500)),
                     max_size=3)
 
@@ -76,7 +78,7 @@ def test_bucketed_full_rebuild_equals_single_pass(store: Store, tmp_path: Path, 
     assert_same_profiles(store, single, bucketed, one, many)
 
 
-@PROPERTY
+@INCREMENTAL  # four rebuilds per example
 @given(first=histories, later=histories, buckets=st.integers(2, 4))
 def test_bucketed_incremental_rebuild_equals_single_pass(store: Store, tmp_path: Path, first: list[dict],
                                                          later: list[dict], buckets: int) -> None:
