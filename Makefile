@@ -28,6 +28,8 @@ bench: $(STAMP)
 	$(BIN)/python -m loadtests.quality_eval --visitors 20000 --days 60 --seed 1
 	$(BIN)/python -m loadtests.simulate_bench --visitors 100000 --days 30
 	$(BIN)/python -m loadtests.profiles_bench --visitors 800000 --days 30 --repeat 5
+	$(BIN)/python -m loadtests.collector_core_bench --seconds 20 --concurrency 32 --batch 5
+	$(BIN)/python -m loadtests.buckets_bench --step 1000000 --steps 2 --buckets 16
 
 lint: $(STAMP)
 	$(BIN)/ruff check fidelia collector profiles recommender sql loadtests tests
