@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python -m loadtests.profiles_bench --visitors 800000 --days 30 --repeat 5
 	$(BIN)/python -m loadtests.value_bench --customers 1000000 --repeat 3
 	$(BIN)/python -m loadtests.value_backtest --visitors 20000 --days 150 --holdout 30 --seed 1
+	$(BIN)/python -m loadtests.collector_core_bench --seconds 20 --concurrency 32 --batch 5
+	$(BIN)/python -m loadtests.buckets_bench --step 1000000 --steps 2 --buckets 16
 
 # Locust headless against a local server on a fresh embedded store (127.0.0.1 only, bounded
 # time); HTML and CSV report in var/loadtest/. `make loadtest USERS=50 SPAWN=10 DURATION=30s`.

@@ -112,7 +112,7 @@ class Spool:
     def open_segment(self) -> Segment:
         return Segment(self.folder)
 
-    def append(self, segment: Segment, rows: list[list[Any]]) -> None:
+    def append(self, segment: Segment, rows: list[tuple[Any, ...]]) -> None:
         """Append a batch to the active segment unless the spool would grow past its limit."""
         frame = ENCODER.encode(rows)
         size = len(frame) + FRAME_HEADER.size

@@ -56,7 +56,7 @@ class Services:
 
 def open_store(settings: Settings) -> Store:
     """Open the configured store and bring its schema up to date."""
-    store = Store(settings.clickhouse_dsn)
+    store = Store.from_settings(settings)
     applied = store.migrate(settings.retention_days)
     if applied:
         log.info("migrations applied: %s", ", ".join(applied))

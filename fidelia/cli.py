@@ -55,9 +55,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from fidelia.store import Store
+    from fidelia.cluster import check_cluster_name
+    from fidelia.store import Store, cluster_ddl
 
-    store = Store(settings.clickhouse_dsn)
+    cluster = check_cluster_name(args.cluster) if args.cluster else settings.clickhouse_cluster
+    if args.dry_run:
+        if not cluster:
+            print("fidelia: --dry-run prints the cluster DDL: give --cluster NAME (or FIDELIA_CLICKHOUSE_CLUSTER)",
+                  file=sys.stderr)
+            return 2
+        print(f"-- fidelia migrate on cluster {cluster}: not run (--dry-run); "
+              f"retention_days = {settings.retention_days} binds the TTL parameter")
+        print(";\n\n".join(cluster_ddl(cluster)) + ";")
+        return 0
+    store = Store.from_settings(settings.replace(clickhouse_cluster=cluster))
     try:
         applied = store.migrate(settings.retention_days)
     finally:
@@ -78,7 +89,7 @@ def cmd_profiles_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from profiles.job import Progress, rebuild_profiles
 
     site_ids = [site.site_id for site in SiteRegistry.load(settings.sites_file)]
-    store = Store(settings.clickhouse_dsn)
+    store = Store.from_settings(settings)
     try:
         store.migrate(settings.retention_days)
         results = rebuild_profiles(store, settings, full=args.full, as_of=args.as_of, sites=site_ids,
@@ -133,7 +144,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     params = parse_params(args.site, args.start, args.to or today.isoformat(), args.by, today,
                           settings.attrition_days, DEFAULT_BUCKET.get(args.name))
-    store = Store(settings.clickhouse_dsn)
+    store = Store.from_settings(settings)
     try:
         store.migrate(settings.retention_days)
         report = run_report(store, args.name, params)
@@ -172,7 +183,7 @@ def _store(settings: Settings, site_id: str) -> Iterator[Store]:
     from fidelia.store import Store
 
     SiteRegistry.load(settings.sites_file).get(site_id)
-    store = Store(settings.clickhouse_dsn)
+    store = Store.from_settings(settings)
     try:
         store.migrate(settings.retention_days)
         yield store
@@ -214,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     migrate = verbs.add_parser("migrate", help="apply the sql/ migrations (idempotent)")
+    migrate.add_argument("--cluster", metavar="NAME",
+                         help="create the tables ON CLUSTER NAME: Replicated local tables, Distributed fronts "
+                              "(default FIDELIA_CLICKHOUSE_CLUSTER)")
+    migrate.add_argument("--dry-run", action="store_true", help="print the cluster DDL, run nothing")
     migrate.set_defaults(run=cmd_migrate)
 
     profiles = verbs.add_parser("profiles", help="visitor and customer profiles")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fidelia.cluster import CLUSTER_NAME
 from fidelia.errors import InvalidSetting
 
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
@@ -80,6 +81,13 @@ def _secret(raw: str) -> str:
     return raw
 
 
+def _cluster(raw: str) -> str:
+    if raw and not CLUSTER_NAME.match(raw):
+        raise ValueError("must be empty (one server) or a cluster name from the server's <remote_servers>: "
+                         "letters, digits and _")
+    return raw
+
+
 def _dsn(raw: str) -> str:
     if not raw.startswith(("chdb://", "http://", "https://")):
         raise ValueError("must start with chdb:// (embedded) or http(s):// (a ClickHouse server)")
@@ -105,6 +113,14 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Where events and profiles live. `chdb://PATH` is embedded ClickHouse in this process "
                 "(relative paths are taken from the working directory); "
                 "`http://user:password@host:8123/database` is a ClickHouse server."),
+    SettingSpec("clickhouse_cluster", "", _cluster,
+                "Name of the ClickHouse cluster (server DSN only). Set, `fidelia migrate` creates Replicated "
+                "local tables and Distributed fronts sharded by the visitor `ON CLUSTER` this name "
+                "(docs/scaling.md). Empty: one server or the embedded store."),
+    SettingSpec("clickhouse_async_insert", "false", _bool,
+                "Server DSN only: the collector's inserts use the server's asynchronous inserts "
+                "(`async_insert=1, wait_for_async_insert=1`), so many collectors' small batches become few "
+                "parts. Each insert still waits for the server's flush before its spool segment is dropped."),
     SettingSpec("data_dir", "./var", Path,
                 "Everything the service writes besides ClickHouse: the event spool, the serving snapshot."),
     SettingSpec("sites_file", "", str,
@@ -147,6 +163,10 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("interest_half_life_days", "30", _positive_float,
                 "An interest signal (page view, product view, cart, purchase) counts half as much after this "
                 "many days."),
+    SettingSpec("profiles_buckets", "1", _positive_int,
+                "The profiles job processes a site's visitors in this many hash buckets "
+                "(`cityHash64` of the customer, else of the visitor, modulo N), one aggregation each, so its "
+                "visit-level memory follows the bucket, not the population. 1: one pass. The profiles are the same."),
     SettingSpec("profiles_every_minutes", "60", _non_negative_float,
                 "`fidelia serve` rebuilds profiles (incrementally) this often in the background; 0 turns it off."),
     SettingSpec("cookie_domain", "", str,
@@ -199,6 +219,8 @@ class Settings:
     """The typed settings, built once in the entry point and passed down."""
 
     clickhouse_dsn: str
+    clickhouse_cluster: str
+    clickhouse_async_insert: bool
     data_dir: Path
     sites_file: str
     flush_rows: int
@@ -215,6 +237,7 @@ class Settings:
     retention_days: int
     attrition_days: int
     interest_half_life_days: float
+    profiles_buckets: int
     profiles_every_minutes: float
     cookie_domain: str
     cookie_secure: str

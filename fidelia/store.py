@@ -15,14 +15,18 @@ import threading
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from fidelia.errors import FideliaError, StoreError, StoreLocked, StoreUnavailable
+from fidelia.cluster import ClusterSchema
+from fidelia.errors import FideliaError, InvalidSetting, StoreError, StoreLocked, StoreUnavailable
 from sql import SQL_DIR
+
+if TYPE_CHECKING:
+    from fidelia.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +83,46 @@ def held_by_another_process(path: Path) -> bool:
     return False
 
 
-class Store:
-    """A connection to ClickHouse, embedded or server, shared by every part of one process."""
+def cluster_schema(cluster: str) -> ClusterSchema:
+    """The layout on CLUSTER of every table the migrations create."""
+    creates = split_statements(load_sql("migrations_create"))
+    for _, _, path in migration_files():
+        creates += split_statements(path.read_text())
+    return ClusterSchema(cluster, creates)
 
-    def __init__(self, dsn: str) -> None:
+
+# The tables holding events, whose TTL follows FIDELIA_RETENTION_DAYS.
+RETENTION_TTL = ("events_set_ttl", "shop_events_set_ttl")
+
+
+def cluster_ddl(cluster: str) -> list[str]:
+    """Every statement `fidelia migrate` runs on CLUSTER from an empty database, in order
+    (what `fidelia migrate --cluster NAME --dry-run` prints)."""
+    schema = cluster_schema(cluster)
+    texts = [load_sql("migrations_create"), *(path.read_text() for _, _, path in migration_files()),
+             *(load_sql(name) for name in RETENTION_TTL)]
+    return [rendered for text in texts for statement in split_statements(text) for rendered in schema.render(statement)]
+
+
+class Store:
+    """A connection to ClickHouse, embedded or server, shared by every part of one process.
+
+    `cluster` names the server's cluster: migrations then create Replicated local tables and
+    Distributed fronts ON CLUSTER (fidelia/cluster.py). `async_insert` has a server batch the
+    inserts of many collectors itself; each insert still waits for the server's flush, so a
+    spool segment is dropped only once its rows are stored.
+    """
+
+    def __init__(self, dsn: str, cluster: str = "", async_insert: bool = False) -> None:
         self.dsn = dsn
         self.path = embedded_path(dsn)
         self._lock = threading.Lock()
+        if cluster and self.path is not None:
+            raise InvalidSetting(f"FIDELIA_CLICKHOUSE_CLUSTER={cluster!r} needs a ClickHouse server: "
+                                 "set FIDELIA_CLICKHOUSE_DSN to http(s)://… (the embedded store is one node)")
+        self.schema = cluster_schema(cluster) if cluster else None
+        server_async = async_insert and self.path is None
+        self._insert_settings = {"async_insert": 1, "wait_for_async_insert": 1} if server_async else {}
         try:
             if self.path is not None:
                 self.path.mkdir(parents=True, exist_ok=True)
@@ -98,6 +135,11 @@ class Store:
             raise
         except Exception as exc:
             raise self._explain(exc) from None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The store the settings name (DSN, cluster, insert mode)."""
+        return cls(settings.clickhouse_dsn, settings.clickhouse_cluster, settings.clickhouse_async_insert)
 
     @property
     def embedded(self) -> bool:
@@ -148,6 +190,12 @@ class Store:
     def command(self, name: str, /, **params: Any) -> None:
         self.run_statement(load_sql(name), params)
 
+    def run_ddl(self, text: str, params: Mapping[str, Any] | None = None) -> None:
+        """Schema statements (`;`-separated), rendered for the cluster when there is one."""
+        for statement in split_statements(text):
+            for rendered in self.schema.render(statement) if self.schema else [statement]:
+                self.run_statement(rendered, params)
+
     def run_statement(self, statement: str, params: Mapping[str, Any] | None = None) -> None:
         try:
             self.client.command(statement, parameters=dict(params or {}))
@@ -156,7 +204,9 @@ class Store:
 
     def insert_arrow(self, table: str, data: pa.Table, dedupe_token: str | None = None) -> None:
         """Insert an Arrow table; with a token, a second insert with the same token is skipped."""
-        settings = {"insert_deduplication_token": dedupe_token} if dedupe_token else {}
+        settings: dict[str, Any] = dict(self._insert_settings)
+        if dedupe_token:
+            settings["insert_deduplication_token"] = dedupe_token
         try:
             self.client.insert_arrow(table, data, settings=settings)
         except ClickHouseError as exc:
@@ -180,19 +230,18 @@ class Store:
         Returns the names of what was applied, empty when the store was up to date.
         """
         with self._lock:
-            self.command("migrations_create")
+            self.run_ddl(load_sql("migrations_create"))
             applied = self.applied_migrations()
             done = []
             for version, name, path in migration_files():
                 if version in applied:
                     continue
-                for statement in split_statements(path.read_text()):
-                    self.run_statement(statement)
+                self.run_ddl(path.read_text())
                 self.command("migrations_record", version=version, name=name)
                 done.append(f"{version:04d}_{name}")
             if self.get_meta("retention_days") != str(retention_days):
-                self.command("events_set_ttl", retention_days=retention_days)
-                self.command("shop_events_set_ttl", retention_days=retention_days)
+                for name in RETENTION_TTL:
+                    self.run_ddl(load_sql(name), {"retention_days": retention_days})
                 self.set_meta("retention_days", str(retention_days))
                 done.append(f"retention TTL {retention_days} days")
             return done

@@ -40,14 +40,34 @@ def as_frame(name: str, table: pa.Table) -> pl.DataFrame:
     return data.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
-def extract(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float) -> ProfileInputs:
-    base = {"site_id": scope.site_id, "as_of": scope.as_of}
+def extract_visits(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float,
+                   bucket: int = 0, buckets: int = 1, with_stored: bool = False) -> pl.DataFrame:
+    """Per-visitor visit rows of one bucket of people (all of them when `buckets` is 1): the
+    visitors the run recomputes from events, plus with `with_stored` (a bucketed incremental run)
+    the stored visit part of those it only rescores. The single-pass incremental run reads
+    those from the snapshot instead, and only for the people whose numbers moved
+    (profiles/changes.py)."""
+    split = {"bucket": bucket, "buckets": buckets}
     # An incremental run's visitors are few: their events are kept in memory once rather than
     # re-read for each use in the query (sql/profiles/visits.sql). A full run streams them.
     visits = as_frame("profiles/visits", store.query_arrow(
         "profiles/visits", settings={"enable_materialized_cte": int(not scope.full)},
-        **base, watermark=scope.watermark, full=int(scope.full), session_gap_ms=session_gap_minutes * 60_000,
-        last_visits=LAST_VISITS, recent_products=RECENT_PRODUCTS, half_life_days=half_life_days, **WEIGHTS))
+        site_id=scope.site_id, as_of=scope.as_of, watermark=scope.watermark, full=int(scope.full),
+        session_gap_ms=session_gap_minutes * 60_000, last_visits=LAST_VISITS, recent_products=RECENT_PRODUCTS,
+        half_life_days=half_life_days, **split, **WEIGHTS))
+    if with_stored and not scope.full:
+        stored = frame(store, "profiles/stored_visits", site_id=scope.site_id, watermark=scope.watermark, **split)
+        visits = pl.concat([visits, stored.select(visits.columns)], how="vertical_relaxed")
+    return visits
+
+
+def extract(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float,
+            visits: pl.DataFrame | None = None) -> ProfileInputs:
+    """Everything one run models; `visits` stands in for the whole population's visit rows
+    (a bucketed run passes one bucket's, or none: the person-level inputs need no visits)."""
+    base = {"site_id": scope.site_id, "as_of": scope.as_of}
+    if visits is None:
+        visits = extract_visits(store, scope, session_gap_minutes, half_life_days)
     return ProfileInputs(
         visits=visits.lazy(),
         orders=frame(store, "profiles/orders", **base).lazy(),

@@ -24,6 +24,7 @@ import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store
+from profiles.buckets import rebuild_in_buckets
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles
 from profiles.changes import (
     RowChanges,
@@ -149,9 +150,10 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     watermark_key, current_key = f"profiles.watermark.{site_id}", f"profiles.current.{site_id}"
     rows_path = state_path(settings.data_dir, site_id)
     previous = store.get_meta(watermark_key)
-    last_rows = None if full or back_dated else load_state(rows_path)
-    incremental = (last_rows is not None and previous is not None and store.get_meta(current_key) == "1"
-                   and settings.snapshot_path.exists())
+    bucketed = settings.profiles_buckets > 1  # profiles/buckets.py
+    last_rows = None if full or back_dated or bucketed else load_state(rows_path)
+    incremental = (not full and not back_dated and previous is not None and store.get_meta(current_key) == "1"
+                   and (bucketed or (last_rows is not None and settings.snapshot_path.exists())))
     watermark = datetime.fromisoformat(previous) if incremental and previous else EPOCH
     seen_until = store.query("profiles/watermark", site_id=site_id)[0][0]
 
@@ -159,19 +161,25 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     scope = Scope(site_id, run_as_of, full=not incremental, watermark=watermark)
     prior = stored_model(store, site_id)
     prior = None if refit_due(prior, value_settings(settings), run_as_of, incremental) else prior
-    changes, persons, value = compute_changes(store, settings, scope, last_rows, prior)
+    if bucketed:
+        forget_state(rows_path)  # a bucketed run keeps no fingerprints: a later single pass starts full
+        visitor_count, customer_count, value = rebuild_in_buckets(store, settings, scope, datetime.now(UTC),
+                                                                  run_as_of, value_settings(settings), prior)
+    else:
+        changes, persons, value = compute_changes(store, settings, scope, last_rows, prior)
+        visitor_count, customer_count = changes.visitors.height, changes.customers.height
+        progress.step(site_id, 2, 3, f"writing {visitor_count} visitors, {customer_count} customers")
+        forget_state(rows_path)  # until this run has written everything, the next one is full
+        write_clickhouse(store, site_id, changes, full=not incremental)
+        retrain = retrain_due(store, settings, site_id, incremental, run_as_of)
+        model = train(store, site_id, run_as_of) if retrain else None
+        write_snapshot(settings.snapshot_path, site_id, changes, full=not incremental, model=model)
+        if model is not None:
+            store.set_meta(trained_key(site_id), run_as_of.isoformat())
+        if not back_dated:
+            save_state(rows_path, persons)
     if prior is None:
         record_value(store, site_id, value)
-
-    progress.step(site_id, 2, 3, f"writing {changes.visitors.height} visitors, {changes.customers.height} customers")
-    forget_state(rows_path)  # until this run has written everything, the next one is full
-    write_clickhouse(store, site_id, changes, full=not incremental)
-    model = train(store, site_id, run_as_of) if retrain_due(store, settings, site_id, incremental, run_as_of) else None
-    write_snapshot(settings.snapshot_path, site_id, changes, full=not incremental, model=model)
-    if model is not None:
-        store.set_meta(trained_key(site_id), run_as_of.isoformat())
-    if not back_dated:
-        save_state(rows_path, persons)
 
     if seen_until is not None and not back_dated:
         store.set_meta(watermark_key, seen_until.replace(tzinfo=UTC).isoformat()
@@ -179,8 +187,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     store.set_meta(current_key, "0" if back_dated else "1")
     progress.step(site_id, 3, 3, "done")
     mode = "as-of" if back_dated else ("incremental" if incremental else "full")
-    result = RebuildResult(site_id, mode, changes.visitors.height, changes.customers.height,
-                           time.perf_counter() - started)
+    result = RebuildResult(site_id, mode, visitor_count, customer_count, time.perf_counter() - started)
     log.info("profiles %s rebuild of %s: %d visitors, %d customers written in %.1f s", mode, site_id,
              result.visitors, result.customers, result.seconds)
     return result

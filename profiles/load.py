@@ -32,12 +32,16 @@ def write_clickhouse(store: Store, site_id: str, changes: RowChanges, full: bool
         if rows.height:
             store.insert_arrow(table, rows.to_arrow())
     updated_at = datetime.now(UTC)  # later than the version it replaces, so the tombstone wins
-    for table, key, gone in (("visitor_profiles", "visitor_id", gone_visitors),
-                             ("customer_profiles", "customer_id", gone_customers)):
-        if gone:
-            tombstones = pl.DataFrame({"site_id": site_id, key: gone, "is_deleted": 1}).with_columns(
-                pl.col("is_deleted").cast(pl.UInt8), pl.lit(updated_at).alias("updated_at"))
-            store.insert_arrow(table, tombstones.to_arrow())
+    insert_tombstones(store, site_id, "visitor_profiles", "visitor_id", gone_visitors, updated_at)
+    insert_tombstones(store, site_id, "customer_profiles", "customer_id", gone_customers, updated_at)
+
+
+def insert_tombstones(store: Store, site_id: str, table: str, key: str, gone: list[str], updated_at: object) -> None:
+    """A newer, deleted version of each profile in `gone`: FINAL leaves them out from now on."""
+    if gone:
+        tombstones = pl.DataFrame({"site_id": site_id, key: gone, "is_deleted": 1}).with_columns(
+            pl.col("is_deleted").cast(pl.UInt8), pl.lit(updated_at).alias("updated_at"))
+        store.insert_arrow(table, tombstones.to_arrow())
 
 
 def _gone(store: Store, query: str, site_id: str, key: str, produced: pl.DataFrame) -> list[str]:
@@ -58,27 +62,65 @@ def write_snapshot(path: Path, site_id: str, changes: RowChanges, full: bool,
     if not full and model is None and not (changes.visitors.height or changes.customers.height
                                            or changes.gone_customers) and path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
-    if path.exists():
-        shutil.copyfile(path, temporary)
-    con = duckdb.connect(str(temporary))
-    try:
-        con.register("incoming_visitors", naive_utc(changes.visitors).to_arrow())
-        con.register("incoming_customers", naive_utc(changes.customers).to_arrow())
-        con.register("gone_customers", pl.DataFrame({"customer_id": changes.gone_customers},
-                                                    schema={"customer_id": pl.String}).to_arrow())
-        names = ["snapshot/create", "snapshot/replace_site" if full else "snapshot/upsert"]
+    with SnapshotWriter(path, site_id) as writer:
+        writer.register(changes.visitors, changes.customers)
+        writer.con.register("gone_customers", pl.DataFrame({"customer_id": changes.gone_customers},
+                                                           schema={"customer_id": pl.String}).to_arrow())
+        writer.run("snapshot/create")
+        writer.run("snapshot/replace_site" if full else "snapshot/upsert")
+        writer.publish(model)
+
+
+class SnapshotWriter:
+    """A copy of the live snapshot, changed in steps, then renamed over the live file at once.
+
+    A bucketed run adds each bucket's profiles as it goes (`add`), so the snapshot never needs
+    the whole population in memory; readers still see the old file until `publish`."""
+
+    def __init__(self, path: Path, site_id: str) -> None:
+        self.path, self.site_id = path, site_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.temporary.unlink(missing_ok=True)
+        if path.exists():
+            shutil.copyfile(path, self.temporary)
+        self.con = duckdb.connect(str(self.temporary))
+        self.started = False
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+        self.temporary.unlink(missing_ok=True)  # published already, or abandoned on an error
+
+    def register(self, visitors: pl.DataFrame, customers: pl.DataFrame) -> None:
+        self.con.register("incoming_visitors", naive_utc(visitors).to_arrow())
+        self.con.register("incoming_customers", naive_utc(customers).to_arrow())
+
+    def run(self, name: str, **params: object) -> None:
+        values = {"site_id": self.site_id, **params}
+        for statement in split_statements(load_sql(name)):
+            used = {k: v for k, v in values.items() if f"${k}" in statement}
+            self.con.execute(statement, used or None)
+
+    def add(self, visitors: pl.DataFrame, customers: pl.DataFrame, full: bool) -> None:
+        """One bucket's profiles; the first call also clears what the run replaces."""
+        self.register(visitors, customers)
+        if not self.started:
+            self.run("snapshot/create")
+            self.run("snapshot/bucket_start", full=int(full))
+            self.started = True
+        self.run("snapshot/bucket_add")
+
+    def publish(self, model: dict[str, pl.DataFrame] | None) -> None:
+        """Rename the copy into place, with the recommender's new tables when it was retrained."""
         if model is not None:
-            con.register("incoming_products", model["reco_products"].to_arrow())
-            con.register("incoming_neighbours", model["reco_neighbours"].to_arrow())
-            names.insert(1, "snapshot/replace_model")
-        for name in names:
-            for statement in split_statements(load_sql(name)):
-                con.execute(statement, {"site_id": site_id} if "$site_id" in statement else None)
-    finally:
-        con.close()
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+            self.con.register("incoming_products", model["reco_products"].to_arrow())
+            self.con.register("incoming_neighbours", model["reco_neighbours"].to_arrow())
+            self.run("snapshot/replace_model")
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+        with self.temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self.temporary, self.path)

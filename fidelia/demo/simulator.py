@@ -103,7 +103,7 @@ def simulate_command(args: Namespace, settings: Settings) -> int:
         from fidelia.store import Store
 
         site = SiteRegistry.load(settings.sites_file).get(args.site)
-        store = Store(settings.clickhouse_dsn)
+        store = Store.from_settings(settings)
         try:
             store.migrate(settings.retention_days)
             result = simulate_bulk(store, site, spec, max_event_age_days=settings.max_event_age_days,

@@ -13,6 +13,11 @@
 -- (re-reading and re-numbering the events each time) unless the run sets
 -- enable_materialized_cte, which the job does for incremental runs (a few thousand visitors,
 -- 3x less work); a full run keeps the streaming plan, whose memory does not grow with the shop.
+-- Bucketed runs ({buckets} > 1, FIDELIA_PROFILES_BUCKETS) take one bucket of people per query:
+-- a linked visitor goes with its customer (cityHash64(customer_id) % {buckets}), any other
+-- visitor by its own id, so all the devices of a customer meet in the same bucket and each
+-- bucket aggregates independently. On a cluster both sets read the visitor's own shard
+-- (identity links are sharded by the visitor, like events).
 WITH
 changed AS (
     SELECT DISTINCT visitor_id FROM events
@@ -23,6 +28,16 @@ scoped AS MATERIALIZED (
     FROM events
     WHERE site_id = {site_id:String} AND is_bot = 0 AND ts <= {as_of:DateTime64(3, 'UTC')}
       AND ({full:UInt8} = 1 OR visitor_id IN changed)
+      AND ({buckets:UInt32} = 1
+           OR visitor_id IN (
+               SELECT visitor_id
+               FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
+               WHERE customer_id != '' AND cityHash64(customer_id) % {buckets:UInt32} = {bucket:UInt32})
+           OR (cityHash64(visitor_id) % {buckets:UInt32} = {bucket:UInt32}
+               AND visitor_id NOT IN (
+                   SELECT visitor_id
+                   FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
+                   WHERE customer_id != '')))
 ),
 numbered AS MATERIALIZED (
     SELECT visitor_id, ts, event_type, rubrique, product_id, items,

@@ -1,0 +1,103 @@
+"""The profiles job in hash buckets of people, for populations that do not fit one pass.
+
+With FIDELIA_PROFILES_BUCKETS=N (N > 1) a site's visitors are split into N buckets by
+`cityHash64` of their customer (a linked visitor) or of their own id (sql/profiles/visits.sql),
+so every device of one customer falls in the same bucket. Each bucket is one aggregation in
+ClickHouse and one modelling step in polars, written out before the next is read: the
+visit-level memory follows the bucket, not the population.
+
+What stays whole is per person and small next to the events: the orders and feedback that
+give the loyalty numbers (RFM ranks people against the whole site, so they are scored once, and
+customer value is fitted once on every buyer),
+and the products' first sighting. Customers with orders but no visit in any bucket (imported
+history only) are written after the last bucket. Profiles the run no longer produces get
+tombstones found by one query on the run's version (`updated_at`), not by holding every id.
+The result is the single pass's, row for row (tests/profiles/test_buckets_properties.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from fidelia.settings import Settings
+from fidelia.store import Store
+from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key
+from profiles.extract import Scope, extract, extract_visits
+from profiles.load import SnapshotWriter, insert_tombstones
+from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
+from recommender.train import train
+
+
+def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, updated_at: datetime,
+                       train_as_of: datetime, value_settings: ValueSettings, prior_value: ValueModel | None
+                       ) -> tuple[int, int, CustomerValue]:
+    """Write every bucket's profiles into ClickHouse and the snapshot; returns the visitors and
+    customers written and the site's customer value (fitted once, or scored with `prior_value`)."""
+    # One version for every bucket, at the store's millisecond precision: the stale queries
+    # compare stored versions with it.
+    updated_at = updated_at.replace(microsecond=updated_at.microsecond // 1000 * 1000)
+    inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
+                     visits=pl.DataFrame())
+    value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings, prior_value)
+    persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect().lazy()
+    produced_customers: list[pl.Series] = []
+    visitors_total = customers_total = 0
+    with SnapshotWriter(settings.snapshot_path, scope.site_id) as snapshot:
+        visits, visitors = pl.DataFrame(), pl.DataFrame()
+        for bucket in range(settings.profiles_buckets):
+            visits = extract_visits(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
+                                    bucket=bucket, buckets=settings.profiles_buckets, with_stored=True)
+            visitors, customers = model_bucket(visits, persons, scope, updated_at, settings.interest_half_life_days)
+            write_bucket(store, snapshot, visitors, customers, full=scope.full)
+            produced_customers.append(customers["customer_id"])
+            visitors_total, customers_total = visitors_total + visitors.height, customers_total + customers.height
+        # Customers no bucket saw (orders, no visits): their profile comes from the orders alone.
+        seen = pl.concat(produced_customers) if produced_customers else pl.Series("customer_id", [], pl.String)
+        leftover = persons.filter(~pl.col("person").is_in(("c:" + seen).implode()))
+        customers = to_millis(build_customer_profiles(visits.clear().lazy(), leftover, scope.site_id, scope.as_of,
+                                                      updated_at, settings.interest_half_life_days).collect())
+        write_bucket(store, snapshot, visitors.clear(), customers, full=scope.full)
+        customers_total += customers.height
+        bury_stale(store, scope, updated_at)
+        snapshot.publish(train(store, scope.site_id, train_as_of))
+    return visitors_total, customers_total, value
+
+
+def model_bucket(visits: pl.DataFrame, persons: pl.LazyFrame, scope: Scope, updated_at: datetime,
+                 half_life_days: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One bucket's visitor and customer profiles, against the whole site's person numbers."""
+    keys = visits.select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person")).lazy()
+    mine = persons.join(keys.unique(), on="person", how="semi")
+    lazy = visits.lazy()
+    visitors, customers = pl.collect_all([
+        build_visitor_profiles(lazy, persons, scope.site_id, scope.as_of, updated_at),
+        build_customer_profiles(lazy, mine, scope.site_id, scope.as_of, updated_at, half_life_days),
+    ])
+    return to_millis(visitors), to_millis(customers)
+
+
+def write_bucket(store: Store, snapshot: SnapshotWriter, visitors: pl.DataFrame, customers: pl.DataFrame,
+                 full: bool) -> None:
+    if visitors.height:
+        store.insert_arrow("visitor_profiles", visitors.to_arrow())
+    if customers.height:
+        store.insert_arrow("customer_profiles", customers.to_arrow())
+    snapshot.add(visitors, customers, full)
+
+
+def bury_stale(store: Store, scope: Scope, updated_at: datetime) -> None:
+    """Tombstones for the profiles this run did not write: customers always (a run writes them
+    all), visitors on a full run (an incremental one writes only the changed)."""
+    version = {"site_id": scope.site_id, "updated_at": updated_at}
+    gone = [row[0] for row in store.query("profiles/stale_customers", **version)]
+    insert_tombstones(store, scope.site_id, "customer_profiles", "customer_id", gone, updated_at)
+    if scope.full:
+        gone = [row[0] for row in store.query("profiles/stale_visitors", **version)]
+        insert_tombstones(store, scope.site_id, "visitor_profiles", "visitor_id", gone, updated_at)
+
+
+def to_millis(frame: pl.DataFrame) -> pl.DataFrame:
+    """ClickHouse's DateTime64(3) columns take millisecond timestamps."""
+    return frame.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ms"))
