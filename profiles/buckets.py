@@ -23,7 +23,7 @@ import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store
-from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key
+from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
 from profiles.extract import Scope, extract, extract_visits
 from profiles.load import SnapshotWriter, insert_tombstones
 from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
@@ -96,8 +96,3 @@ def bury_stale(store: Store, scope: Scope, updated_at: datetime) -> None:
     if scope.full:
         gone = [row[0] for row in store.query("profiles/stale_visitors", **version)]
         insert_tombstones(store, scope.site_id, "visitor_profiles", "visitor_id", gone, updated_at)
-
-
-def to_millis(frame: pl.DataFrame) -> pl.DataFrame:
-    """ClickHouse's DateTime64(3) columns take millisecond timestamps."""
-    return frame.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ms"))

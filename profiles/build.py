@@ -138,3 +138,8 @@ def build_customer_profiles(visits: pl.LazyFrame, persons: pl.LazyFrame, site_id
         )
         .select(CUSTOMER_COLUMNS)
     )
+
+
+def to_millis(frame: pl.DataFrame) -> pl.DataFrame:
+    """ClickHouse's DateTime64(3) columns take millisecond timestamps."""
+    return frame.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ms"))

@@ -25,7 +25,7 @@ import polars as pl
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.buckets import rebuild_in_buckets
-from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles
+from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, to_millis
 from profiles.changes import (
     RowChanges,
     forget_state,
@@ -170,12 +170,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
         visitor_count, customer_count = changes.visitors.height, changes.customers.height
         progress.step(site_id, 2, 3, f"writing {visitor_count} visitors, {customer_count} customers")
         forget_state(rows_path)  # until this run has written everything, the next one is full
-        write_clickhouse(store, site_id, changes, full=not incremental)
-        retrain = retrain_due(store, settings, site_id, incremental, run_as_of)
-        model = train(store, site_id, run_as_of) if retrain else None
-        write_snapshot(settings.snapshot_path, site_id, changes, full=not incremental, model=model)
-        if model is not None:
-            store.set_meta(trained_key(site_id), run_as_of.isoformat())
+        write_changes(store, settings, scope, changes)
         if not back_dated:
             save_state(rows_path, persons)
     if prior is None:
@@ -193,6 +188,16 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     return result
 
 
+def write_changes(store: Store, settings: Settings, scope: Scope, changes: RowChanges) -> None:
+    """ClickHouse first, then the recommender when due, then the snapshot renamed into place."""
+    write_clickhouse(store, scope.site_id, changes, full=scope.full)
+    retrain = retrain_due(store, settings, scope.site_id, not scope.full, scope.as_of)
+    model = train(store, scope.site_id, scope.as_of) if retrain else None
+    write_snapshot(settings.snapshot_path, scope.site_id, changes, full=scope.full, model=model)
+    if model is not None:
+        store.set_meta(trained_key(scope.site_id), scope.as_of.isoformat())
+
+
 def retrain_due(store: Store, settings: Settings, site_id: str, incremental: bool, as_of: datetime) -> bool:
     """Full runs always retrain; an incremental run only when the model is older than the setting or
     the catalog changed (co-visitation over the whole window would be most of its cost otherwise)."""
@@ -204,8 +209,3 @@ def retrain_due(store: Store, settings: Settings, site_id: str, incremental: boo
 def value_settings(settings: Settings) -> ValueSettings:
     return ValueSettings(settings.value_horizon_months, settings.value_monthly_discount,
                          settings.value_min_repeat_customers, settings.value_refit_hours)
-
-
-def to_millis(frame: pl.DataFrame) -> pl.DataFrame:
-    """ClickHouse's DateTime64(3) columns take millisecond timestamps."""
-    return frame.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ms"))
