@@ -25,7 +25,7 @@ from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
 from profiles.extract import Scope, extract, extract_visits
-from profiles.load import SnapshotWriter, insert_tombstones
+from profiles.load import SnapshotWriter, insert_profiles, insert_tombstones
 from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
 from recommender.train import train
 
@@ -80,10 +80,7 @@ def model_bucket(visits: pl.DataFrame, persons: pl.LazyFrame, scope: Scope, upda
 
 def write_bucket(store: Store, snapshot: SnapshotWriter, visitors: pl.DataFrame, customers: pl.DataFrame,
                  full: bool) -> None:
-    if visitors.height:
-        store.insert_arrow("visitor_profiles", visitors.to_arrow())
-    if customers.height:
-        store.insert_arrow("customer_profiles", customers.to_arrow())
+    insert_profiles(store, visitors, customers)
     snapshot.add(visitors, customers, full)
 
 

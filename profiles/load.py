@@ -28,12 +28,16 @@ def write_clickhouse(store: Store, site_id: str, changes: RowChanges, full: bool
         gone_visitors = _gone(store, "profiles/stored_visitors", site_id, "visitor_id", visitors)
     else:
         gone_customers, gone_visitors = changes.gone_customers, []
-    for table, rows in (("visitor_profiles", visitors), ("customer_profiles", customers)):
-        if rows.height:
-            store.insert_arrow(table, rows.to_arrow())
+    insert_profiles(store, visitors, customers)
     updated_at = datetime.now(UTC)  # later than the version it replaces, so the tombstone wins
     insert_tombstones(store, site_id, "visitor_profiles", "visitor_id", gone_visitors, updated_at)
     insert_tombstones(store, site_id, "customer_profiles", "customer_id", gone_customers, updated_at)
+
+
+def insert_profiles(store: Store, visitors: pl.DataFrame, customers: pl.DataFrame) -> None:
+    for table, rows in (("visitor_profiles", visitors), ("customer_profiles", customers)):
+        if rows.height:
+            store.insert_arrow(table, rows.to_arrow())
 
 
 def insert_tombstones(store: Store, site_id: str, table: str, key: str, gone: list[str], updated_at: object) -> None:
@@ -63,9 +67,7 @@ def write_snapshot(path: Path, site_id: str, changes: RowChanges, full: bool,
                                            or changes.gone_customers) and path.exists():
         return
     with SnapshotWriter(path, site_id) as writer:
-        writer.register(changes.visitors, changes.customers)
-        writer.con.register("gone_customers", pl.DataFrame({"customer_id": changes.gone_customers},
-                                                           schema={"customer_id": pl.String}).to_arrow())
+        writer.register(changes.visitors, changes.customers, changes.gone_customers)
         writer.run("snapshot/create")
         writer.run("snapshot/replace_site" if full else "snapshot/upsert")
         writer.publish(model)
@@ -94,9 +96,12 @@ class SnapshotWriter:
         self.con.close()
         self.temporary.unlink(missing_ok=True)  # published already, or abandoned on an error
 
-    def register(self, visitors: pl.DataFrame, customers: pl.DataFrame) -> None:
+    def register(self, visitors: pl.DataFrame, customers: pl.DataFrame, gone_customers: list[str] | None = None
+                 ) -> None:
         self.con.register("incoming_visitors", naive_utc(visitors).to_arrow())
         self.con.register("incoming_customers", naive_utc(customers).to_arrow())
+        self.con.register("gone_customers", pl.DataFrame({"customer_id": gone_customers or []},
+                                                         schema={"customer_id": pl.String}).to_arrow())
 
     def run(self, name: str, **params: object) -> None:
         values = {"site_id": self.site_id, **params}
