@@ -20,6 +20,8 @@ Views read through the fronts; a materialized view fires on the inserts into the
 its source, on the shard that received them, and writes to the local table of its target (both
 sharded by the visitor, so the rows stay on their shard). `ALTER TABLE` changes both the local
 table and its front; a TTL goes on the local table only (a Distributed table stores nothing).
+A lightweight `DELETE FROM name WHERE …` (erasure, sql/privacy/erase.sql) goes to `name_local ON
+CLUSTER`: a Distributed table cannot delete, and every shard deletes its own rows.
 Identifiers come only from the migrations and from a cluster name checked by `CLUSTER_NAME`.
 """
 
@@ -42,6 +44,7 @@ SHARD_KEYS = (("visitor_id", "cityHash64(visitor_id)"), ("customer_id", "cityHas
 CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\s*\(", re.IGNORECASE)
 CREATE_VIEW = re.compile(r"^CREATE (MATERIALIZED )?VIEW (IF NOT EXISTS )?(\w+)(\s+TO\s+(\w+))?", re.IGNORECASE)
 ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\s+(.*)$", re.IGNORECASE | re.DOTALL)
+DELETE_FROM = re.compile(r"^DELETE FROM (\w+)\s+(WHERE\b.*)$", re.IGNORECASE | re.DOTALL)
 ENGINE = re.compile(r"ENGINE\s*=\s*(\w*MergeTree)(?:\s*\(([^()]*)\))?", re.IGNORECASE)
 COLUMN = r"^\s*%s\s+\w"
 
@@ -103,6 +106,8 @@ class ClusterSchema:
             return [self._create_view(statement)]
         if ALTER_TABLE.match(statement):
             return self._alter(statement)
+        if DELETE_FROM.match(statement):
+            return [self._delete(statement)]
         return [statement]  # INSERT, SELECT: plain statements through the fronts
 
     def _create_table(self, statement: str) -> list[str]:
@@ -151,3 +156,14 @@ class ClusterSchema:
         if re.match(r"MODIFY\s+TTL", action, re.IGNORECASE):
             return [local]
         return [local, f"ALTER TABLE {table.name} ON CLUSTER {self.cluster} {action}"]
+
+    def _delete(self, statement: str) -> str:
+        match = DELETE_FROM.match(statement)
+        if match is None:
+            raise ValueError(statement)
+        table = self.tables.get(match.group(1))
+        if table is None:
+            raise InvalidSetting(f"DELETE FROM {match.group(1)}: not a table of the migrations")
+        # Each shard deletes its own rows; on a table on every node, each node its copy (a
+        # replicated mutation is run once per shard by the DDL queue).
+        return f"DELETE FROM {table.local} ON CLUSTER {self.cluster} {match.group(2)}"

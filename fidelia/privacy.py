@@ -65,8 +65,7 @@ def erase_person(store: Store, person: Person, snapshot: Path, data_dir: Path) -
     row fingerprints go too (they name the person), which makes the site's next rebuild full."""
     params = {"site_id": person.site_id, "visitors": person.visitors, "customer": person.customer}
     events = len(store.query("privacy/export_events", **params))
-    for statement in split_statements(load_sql("privacy/erase")):
-        store.run_statement(statement, params)
+    store.run_script("privacy/erase", **params)  # on a cluster: the local tables ON CLUSTER
     forget_state(state_path(data_dir, person.site_id))
     if snapshot.exists():
         erase_from_snapshot(snapshot, person)

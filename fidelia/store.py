@@ -190,6 +190,11 @@ class Store:
     def command(self, name: str, /, **params: Any) -> None:
         self.run_statement(load_sql(name), params)
 
+    def run_script(self, name: str, /, **params: Any) -> None:
+        """The named `;`-separated statements (e.g. an erasure's DELETEs), rendered for the cluster
+        when there is one: on a cluster they change the local tables ON CLUSTER."""
+        self.run_ddl(load_sql(name), params)
+
     def run_ddl(self, text: str, params: Mapping[str, Any] | None = None) -> None:
         """Schema statements (`;`-separated), rendered for the cluster when there is one."""
         for statement in split_statements(text):

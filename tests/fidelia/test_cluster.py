@@ -11,7 +11,7 @@ import pytest
 from fidelia.cli import main
 from fidelia.cluster import SMALL_TABLES, ClusterSchema
 from fidelia.errors import InvalidSetting
-from fidelia.store import Store, cluster_ddl
+from fidelia.store import Store, cluster_ddl, cluster_schema, load_sql, split_statements
 from sql import SQL_DIR
 
 CLUSTER = "shop_cluster"
@@ -148,3 +148,37 @@ def test_dry_run_without_cluster_says_what_to_give(capsys: pytest.CaptureFixture
 def test_a_cluster_needs_a_server_dsn(tmp_path: object) -> None:
     with pytest.raises(InvalidSetting, match="needs a ClickHouse server"):
         Store(f"chdb://{tmp_path}/never-opened", cluster=CLUSTER)
+
+
+def erasure_on_cluster() -> list[str]:
+    schema = cluster_schema(CLUSTER)
+    return [rendered for statement in split_statements(load_sql("privacy/erase"))
+            for rendered in schema.render(statement)]
+
+
+def test_erasure_deletes_from_the_local_tables_on_the_cluster(store: Store) -> None:
+    """A DELETE on a Distributed front does not work: on a cluster, `fidelia forget` deletes from
+    each sharded table's local table ON CLUSTER, and from every table holding a person's rows."""
+    deletes = erasure_on_cluster()
+    targets = {re.match(r"^DELETE FROM (\w+) ON CLUSTER shop_cluster WHERE ", s).group(1)  # type: ignore[union-attr]
+               for s in deletes}
+    holding = {row[0] for row in store.client.query(
+        "SELECT DISTINCT table FROM system.columns WHERE database = currentDatabase() "
+        "AND name IN ('visitor_id', 'customer_id')").result_rows}
+    assert targets == {local for name, (local, _) in fronts().items() if name in holding}
+    for statement in deletes:
+        formatted = store.client.query("SELECT formatQuerySingleLine({q:String})",
+                                       parameters={"q": statement}).result_rows[0][0]
+        assert formatted.startswith("DELETE FROM ") and "_local ON CLUSTER shop_cluster WHERE" in formatted
+
+
+def test_erasure_on_one_node_keeps_the_plain_statements() -> None:
+    plain = split_statements(load_sql("privacy/erase"))
+    assert all(re.match(r"^DELETE FROM (events|shop_events|identity_links|imported_orders|visitor_profiles|"
+                        r"customer_profiles) WHERE ", s) for s in plain)
+    assert [s.split(" WHERE ", 1)[1] for s in erasure_on_cluster()] == [s.split(" WHERE ", 1)[1] for s in plain]
+
+
+def test_a_delete_from_an_unknown_table_is_refused() -> None:
+    with pytest.raises(InvalidSetting, match="not a table of the migrations"):
+        cluster_schema(CLUSTER).render("DELETE FROM nowhere WHERE 1")
