@@ -28,6 +28,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _count_or_auto(raw: str) -> int:
+    """A whole number above 0, or `auto` (0)."""
+    if raw.strip().lower() == "auto":
+        return 0
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a whole number above 0 or auto")
+    return value
+
+
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
@@ -163,10 +173,13 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("interest_half_life_days", "30", _positive_float,
                 "An interest signal (page view, product view, cart, purchase) counts half as much after this "
                 "many days."),
-    SettingSpec("profiles_buckets", "1", _positive_int,
-                "The profiles job processes a site's visitors in this many hash buckets "
-                "(`cityHash64` of the customer, else of the visitor, modulo N), one aggregation each, so its "
-                "visit-level memory follows the bucket, not the population. 1: one pass. The profiles are the same."),
+    SettingSpec("profiles_buckets", "1", _count_or_auto,
+                "The profiles job processes a site's visitors in this many buckets, ranges of the visitor id "
+                "(the events' sort key; a customer's devices go with the customer's first device), one "
+                "aggregation each, so its memory follows the bucket, not the population. `auto`: one bucket per "
+                "FIDELIA_PROFILES_BUCKET_VISITORS visitors. 1: one pass. The profiles are the same."),
+    SettingSpec("profiles_bucket_visitors", "100000", _positive_int,
+                "With FIDELIA_PROFILES_BUCKETS=auto, the visitors per bucket: a site with fewer runs in one pass."),
     SettingSpec("profiles_every_minutes", "60", _non_negative_float,
                 "`fidelia serve` rebuilds profiles (incrementally) this often in the background; 0 turns it off."),
     SettingSpec("cookie_domain", "", str,
@@ -237,7 +250,8 @@ class Settings:
     retention_days: int
     attrition_days: int
     interest_half_life_days: float
-    profiles_buckets: int
+    profiles_buckets: int  # 0: auto
+    profiles_bucket_visitors: int
     profiles_every_minutes: float
     cookie_domain: str
     cookie_secure: str

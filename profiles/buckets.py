@@ -1,10 +1,13 @@
-"""The profiles job in hash buckets of people, for populations that do not fit one pass.
+"""The profiles job in buckets of people, for populations that do not fit one pass.
 
-With FIDELIA_PROFILES_BUCKETS=N (N > 1) a site's visitors are split into N buckets by
-`cityHash64` of their customer (a linked visitor) or of their own id (sql/profiles/visits.sql),
-so every device of one customer falls in the same bucket. Each bucket is one aggregation in
-ClickHouse and one modelling step in polars, written out before the next is read: the
-visit-level memory follows the bucket, not the population.
+With FIDELIA_PROFILES_BUCKETS=N (N > 1), or `auto` (one bucket per
+FIDELIA_PROFILES_BUCKET_VISITORS visitors), a site's visitors are split into ranges of the
+visitor id, cut at an evenly spread sample of the ids (sql/profiles/bucket_bounds.sql); a visitor
+linked to a customer goes with the customer's first device (sql/profiles/visits.sql), so every
+device of one customer falls in the same bucket. Each bucket is one aggregation in ClickHouse
+that reads only its own granules of the events (visitor_id follows site_id in their sort key)
+and one modelling step in polars, written out before the next is read: the visit-level memory
+follows the bucket, not the population, and so does the time of each bucket.
 
 What stays whole is per person and small next to the events: the orders and feedback that
 give the loyalty numbers (RFM ranks people against the whole site, so they are scored once, and
@@ -18,23 +21,42 @@ The result is the single pass's, row for row (tests/profiles/test_buckets_proper
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 
 import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
-from profiles.extract import Scope, extract, extract_visits
+from profiles.extract import Bucket, Scope, extract, extract_visits
 from profiles.load import SnapshotWriter, insert_profiles, insert_tombstones
 from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
 from recommender.train import train
 
+SAMPLE_SIZE = 20_000  # visitor ids sampled to place the cuts: buckets within a few % of each other
 
-def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, updated_at: datetime,
+
+def plan_buckets(store: Store, settings: Settings, site_id: str, as_of: datetime) -> list[Bucket]:
+    """The buckets of a run over `site_id`: one (the single pass) unless FIDELIA_PROFILES_BUCKETS
+    asks for more, or is `auto` and the site has more visitors than FIDELIA_PROFILES_BUCKET_VISITORS.
+    Never more buckets than sampled visitors, so none is empty by construction."""
+    if settings.profiles_buckets == 1:
+        return [Bucket()]
+    sample = store.query("profiles/bucket_bounds", site_id=site_id, as_of=as_of, sample_size=SAMPLE_SIZE)
+    if not sample:
+        return [Bucket()]
+    wanted = settings.profiles_buckets or -(-sample[0][0] // settings.profiles_bucket_visitors)
+    count = max(1, min(wanted, len(sample)))
+    edges = ["", *(sample[k * len(sample) // count][1] for k in range(1, count)), ""]
+    return [Bucket(lo, hi) for lo, hi in pairwise(edges)]
+
+
+def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: list[Bucket], updated_at: datetime,
                        train_as_of: datetime, value_settings: ValueSettings, prior_value: ValueModel | None
                        ) -> tuple[int, int, CustomerValue]:
-    """Write every bucket's profiles into ClickHouse and the snapshot; returns the visitors and
-    customers written and the site's customer value (fitted once, or scored with `prior_value`)."""
+    """Write the profiles of every bucket of `plan` into ClickHouse and the snapshot; returns the
+    visitors and customers written and the site's customer value (fitted once, or scored with
+    `prior_value`)."""
     # One version for every bucket, at the store's millisecond precision: the stale queries
     # compare stored versions with it.
     updated_at = updated_at.replace(microsecond=updated_at.microsecond // 1000 * 1000)
@@ -45,11 +67,13 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, updated_a
     produced_customers: list[pl.Series] = []
     visitors_total = customers_total = 0
     with SnapshotWriter(settings.snapshot_path, scope.site_id) as snapshot:
-        visits, visitors = pl.DataFrame(), pl.DataFrame()
-        for bucket in range(settings.profiles_buckets):
+        visits, carried = pl.DataFrame(), pl.DataFrame()
+        for bucket in plan:
             visits = extract_visits(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
-                                    bucket=bucket, buckets=settings.profiles_buckets, with_stored=True)
-            visitors, customers = model_bucket(visits, persons, scope, updated_at, settings.interest_half_life_days)
+                                    bucket=bucket, with_stored=True)
+            later = straddling_customers(store, scope, bucket)
+            visitors, customers, carried = model_bucket(visits, carried, later, persons, scope, updated_at,
+                                                        settings.interest_half_life_days)
             write_bucket(store, snapshot, visitors, customers, full=scope.full)
             produced_customers.append(customers["customer_id"])
             visitors_total, customers_total = visitors_total + visitors.height, customers_total + customers.height
@@ -58,24 +82,38 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, updated_a
         leftover = persons.filter(~pl.col("person").is_in(("c:" + seen).implode()))
         customers = to_millis(build_customer_profiles(visits.clear().lazy(), leftover, scope.site_id, scope.as_of,
                                                       updated_at, settings.interest_half_life_days).collect())
-        write_bucket(store, snapshot, visitors.clear(), customers, full=scope.full)
+        write_bucket(store, snapshot, to_millis(build_visitor_profiles(
+            visits.clear().lazy(), persons, scope.site_id, scope.as_of, updated_at).collect()), customers,
+            full=scope.full)
         customers_total += customers.height
         bury_stale(store, scope, updated_at)
         snapshot.publish(train(store, scope.site_id, train_as_of))
     return visitors_total, customers_total, value
 
 
-def model_bucket(visits: pl.DataFrame, persons: pl.LazyFrame, scope: Scope, updated_at: datetime,
-                 half_life_days: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One bucket's visitor and customer profiles, against the whole site's person numbers."""
-    keys = visits.select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person")).lazy()
+def straddling_customers(store: Store, scope: Scope, bucket: Bucket) -> pl.Series:
+    """The customers with devices in `bucket` or before it and in a later bucket."""
+    rows = store.query("profiles/straddling_customers", site_id=scope.site_id, as_of=scope.as_of, hi=bucket.hi)
+    return pl.Series("customer_id", [row[0] for row in rows], pl.String)
+
+
+def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, persons: pl.LazyFrame,
+                 scope: Scope, updated_at: datetime, half_life_days: float
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One bucket's visitor profiles, and the profiles of the customers whose last device is in
+    it (from their devices' visit rows `carried` from earlier buckets and this one's), against
+    the whole site's person numbers; returns them and the visit rows to carry on (the devices
+    of the customers in `later`)."""
+    pool = pl.concat([carried, visits], how="vertical_relaxed") if carried.height else visits
+    waiting = pool.filter(pl.col("customer_id").is_in(later.implode()))
+    ready = pool.filter(~pl.col("customer_id").is_in(later.implode())).lazy()
+    keys = ready.select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
     mine = persons.join(keys.unique(), on="person", how="semi")
-    lazy = visits.lazy()
     visitors, customers = pl.collect_all([
-        build_visitor_profiles(lazy, persons, scope.site_id, scope.as_of, updated_at),
-        build_customer_profiles(lazy, mine, scope.site_id, scope.as_of, updated_at, half_life_days),
+        build_visitor_profiles(visits.lazy(), persons, scope.site_id, scope.as_of, updated_at),
+        build_customer_profiles(ready, mine, scope.site_id, scope.as_of, updated_at, half_life_days),
     ])
-    return to_millis(visitors), to_millis(customers)
+    return to_millis(visitors), to_millis(customers), waiting
 
 
 def write_bucket(store: Store, snapshot: SnapshotWriter, visitors: pl.DataFrame, customers: pl.DataFrame,

@@ -40,14 +40,22 @@ def as_frame(name: str, table: pa.Table) -> pl.DataFrame:
     return data.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """One bucket of a site's visitors: visitor ids in [lo, hi) ('' for hi: no upper bound)."""
+
+    lo: str = ""
+    hi: str = ""
+
+
 def extract_visits(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float,
-                   bucket: int = 0, buckets: int = 1, with_stored: bool = False) -> pl.DataFrame:
-    """Per-visitor visit rows of one bucket of people (all of them when `buckets` is 1): the
+                   bucket: Bucket | None = None, with_stored: bool = False) -> pl.DataFrame:
+    """Per-visitor visit rows of one bucket of people (all of them without `bucket`): the
     visitors the run recomputes from events, plus with `with_stored` (a bucketed incremental run)
     the stored visit part of those it only rescores. The single-pass incremental run reads
     those from the snapshot instead, and only for the people whose numbers moved
     (profiles/changes.py)."""
-    split = {"bucket": bucket, "buckets": buckets}
+    split = {"bucketed": int(bucket is not None), "lo": bucket.lo if bucket else "", "hi": bucket.hi if bucket else ""}
     # An incremental run's visitors are few: their events are kept in memory once rather than
     # re-read for each use in the query (sql/profiles/visits.sql). A full run streams them.
     visits = as_frame("profiles/visits", store.query_arrow(

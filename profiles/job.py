@@ -24,7 +24,7 @@ import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store
-from profiles.buckets import rebuild_in_buckets
+from profiles.buckets import plan_buckets, rebuild_in_buckets
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, to_millis
 from profiles.changes import (
     RowChanges,
@@ -150,7 +150,8 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     watermark_key, current_key = f"profiles.watermark.{site_id}", f"profiles.current.{site_id}"
     rows_path = state_path(settings.data_dir, site_id)
     previous = store.get_meta(watermark_key)
-    bucketed = settings.profiles_buckets > 1  # profiles/buckets.py
+    plan = plan_buckets(store, settings, site_id, run_as_of)  # profiles/buckets.py
+    bucketed = len(plan) > 1
     last_rows = None if full or back_dated or bucketed else load_state(rows_path)
     incremental = (not full and not back_dated and previous is not None and store.get_meta(current_key) == "1"
                    and (bucketed or (last_rows is not None and settings.snapshot_path.exists())))
@@ -163,7 +164,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
     prior = None if refit_due(prior, value_settings(settings), run_as_of, incremental) else prior
     if bucketed:
         forget_state(rows_path)  # a bucketed run keeps no fingerprints: a later single pass starts full
-        visitor_count, customer_count, value = rebuild_in_buckets(store, settings, scope, datetime.now(UTC),
+        visitor_count, customer_count, value = rebuild_in_buckets(store, settings, scope, plan, datetime.now(UTC),
                                                                   run_as_of, value_settings(settings), prior)
     else:
         changes, persons, value = compute_changes(store, settings, scope, last_rows, prior)

@@ -13,11 +13,12 @@
 -- (re-reading and re-numbering the events each time) unless the run sets
 -- enable_materialized_cte, which the job does for incremental runs (a few thousand visitors,
 -- 3x less work); a full run keeps the streaming plan, whose memory does not grow with the shop.
--- Bucketed runs ({buckets} > 1, FIDELIA_PROFILES_BUCKETS) take one bucket of people per query:
--- a linked visitor goes with its customer (cityHash64(customer_id) % {buckets}), any other
--- visitor by its own id, so all the devices of a customer meet in the same bucket and each
--- bucket aggregates independently. On a cluster both sets read the visitor's own shard
--- (identity links are sharded by the visitor, like events).
+-- Bucketed runs ({bucketed} = 1, FIDELIA_PROFILES_BUCKETS, profiles/buckets.py) take one bucket
+-- of visitors per query, those whose id is in [{lo}, {hi}) ({hi} = '': no upper bound).
+-- visitor_id follows site_id in the sort key, so a bucket reads only its own granules. The
+-- aggregation is per visitor, so buckets are independent; the job joins the devices of one
+-- customer (sql/profiles/straddling_customers.sql). On a cluster a bucket reads the visitor's
+-- own shard (links are sharded by the visitor, like events).
 WITH
 changed AS (
     SELECT DISTINCT visitor_id FROM events
@@ -28,16 +29,8 @@ scoped AS MATERIALIZED (
     FROM events
     WHERE site_id = {site_id:String} AND is_bot = 0 AND ts <= {as_of:DateTime64(3, 'UTC')}
       AND ({full:UInt8} = 1 OR visitor_id IN changed)
-      AND ({buckets:UInt32} = 1
-           OR visitor_id IN (
-               SELECT visitor_id
-               FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
-               WHERE customer_id != '' AND cityHash64(customer_id) % {buckets:UInt32} = {bucket:UInt32})
-           OR (cityHash64(visitor_id) % {buckets:UInt32} = {bucket:UInt32}
-               AND visitor_id NOT IN (
-                   SELECT visitor_id
-                   FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
-                   WHERE customer_id != '')))
+      AND ({bucketed:UInt8} = 0
+           OR (visitor_id >= {lo:String} AND ({hi:String} = '' OR visitor_id < {hi:String})))
 ),
 numbered AS MATERIALIZED (
     SELECT visitor_id, ts, event_type, rubrique, product_id, items,
@@ -100,6 +93,7 @@ recent AS (
 links AS (
     SELECT visitor_id, customer_id
     FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
+    WHERE {bucketed:UInt8} = 0 OR (visitor_id >= {lo:String} AND ({hi:String} = '' OR visitor_id < {hi:String}))
 ),
 seen AS (
     SELECT visitor_id, max(ts) AS last_seen FROM scoped GROUP BY visitor_id

@@ -1,12 +1,13 @@
-"""Bucketed profile rebuild (FIDELIA_PROFILES_BUCKETS > 1) equals the single pass, on generated
-histories in the real embedded store: same visitor and customer profiles in ClickHouse and in
-the serving snapshot, full and incremental, with customers whose devices and imported orders
-span buckets."""
+"""Bucketed profile rebuild (FIDELIA_PROFILES_BUCKETS > 1 or auto) equals the single pass, on
+generated histories in the real embedded store: same visitor and customer profiles in ClickHouse
+and in the serving snapshot, full and incremental, with customers whose devices and imported
+orders span buckets (the buckets are ranges of the visitor id)."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ from polars.testing import assert_frame_equal
 
 from fidelia.settings import Settings
 from fidelia.store import Store
+from profiles.buckets import plan_buckets
 from profiles.job import rebuild_profiles
 from tests.profiles.events import AS_OF
 from tests.profiles.test_profiles_properties import PROPERTY, VOLATILE, histories, insert, stored
@@ -39,8 +41,9 @@ def import_orders(store: Store, site_id: str, orders: list[tuple[str, int, int]]
         store.insert_arrow("imported_orders", frame.to_arrow())
 
 
-def settings_for(tmp: Path, buckets: int) -> Settings:
-    return Settings.from_env({"FIDELIA_DATA_DIR": str(tmp), "FIDELIA_PROFILES_BUCKETS": str(buckets)})
+def settings_for(tmp: Path, buckets: int | str, per_bucket: int = 100_000) -> Settings:
+    return Settings.from_env({"FIDELIA_DATA_DIR": str(tmp), "FIDELIA_PROFILES_BUCKETS": str(buckets),
+                              "FIDELIA_PROFILES_BUCKET_VISITORS": str(per_bucket)})
 
 
 def both_sites(store: Store, history: list[dict], orders: list[tuple[str, int, int]]) -> tuple[str, str]:
@@ -107,3 +110,43 @@ def test_buckets_split_the_visitors_without_overlap(store: Store, tmp_path: Path
     [result] = rebuild_profiles(store, settings_for(tmp_path, 7), full=True, sites=[site_id], now=AS_OF)
     assert result.visitors == 40
     assert result.customers == 1
+
+
+def pageviews(visitors: list[str]) -> list[dict]:
+    return [{"visitor": v, "days": 1 + n % 20, "minutes": 0, "kind": "pageview", "rubrique": "shoes",
+             "customer": "", "amount": 1, "nps": 0} for n, v in enumerate(visitors)]
+
+
+def test_auto_buckets_follow_the_visitors_per_bucket_10(store: Store, tmp_path: Path) -> None:
+    """`auto`: one bucket per FIDELIA_PROFILES_BUCKET_VISITORS visitors, consecutive ranges of the
+    visitor id that cover every id once; a site under the size runs in one pass."""
+    site_id = "p" + secrets.token_hex(6)
+    visitors = [secrets.token_hex(16) for _ in range(40)]
+    insert(store, site_id, pageviews(visitors))
+    plan = plan_buckets(store, settings_for(tmp_path, "auto", per_bucket=10), site_id, AS_OF)
+    assert len(plan) == 4
+    assert plan[0].lo == plan[-1].hi == ""
+    assert all(a.hi == b.lo for a, b in pairwise(plan))
+    sizes = [sum(1 for v in visitors if b.lo <= v and (b.hi == "" or v < b.hi)) for b in plan]
+    assert sizes == [10, 10, 10, 10]
+    assert len(plan_buckets(store, settings_for(tmp_path, "auto", per_bucket=40), site_id, AS_OF)) == 1
+    [result] = rebuild_profiles(store, settings_for(tmp_path, "auto", per_bucket=10), full=True, sites=[site_id],
+                                now=AS_OF)
+    assert result.visitors == 40
+
+
+def test_a_customer_with_devices_in_far_apart_buckets_10(store: Store, tmp_path: Path) -> None:
+    """The devices of one customer at both ends of the visitor ids and in the middle, with
+    buckets between them that hold none: one customer profile with all three, as in one pass."""
+    devices = ["0" * 32, "8" * 32, "f" * 32]
+    history = pageviews([f"{n:x}" * 32 for n in range(16)] + devices)
+    history += [{**history[0], "visitor": v, "kind": "identify", "customer": "K1"} for v in devices]
+    history += [{**history[0], "visitor": devices[1], "kind": "purchase", "amount": 30, "days": 2}]
+    single, bucketed = both_sites(store, history, [])
+    one, many = settings_for(tmp_path / "one", 1), settings_for(tmp_path / "many", 6)
+    assert len(plan_buckets(store, many, bucketed, AS_OF)) == 6
+    rebuild_profiles(store, one, full=True, sites=[single], now=AS_OF)
+    [b] = rebuild_profiles(store, many, full=True, sites=[bucketed], now=AS_OF)
+    assert b.customers == 1
+    assert_same_profiles(store, single, bucketed, one, many)
+    assert stored(store, bucketed, "customer_profiles", "customer_id")["visitor_ids"].to_list() == [devices]
