@@ -12,8 +12,10 @@ follows the bucket, not the population, and so does the time of each bucket.
 What stays whole is per person and small next to the events: the orders and feedback that
 give the loyalty numbers (RFM ranks people against the whole site, so they are scored once, and
 customer value is fitted once on every buyer),
-and the products' first sighting. Customers with orders but no visit in any bucket (imported
-history only) are written after the last bucket. Profiles the run no longer produces get
+and the products' first sighting. The recommender's co-visited pairs are counted bucket by
+bucket too (recommender/train.py): grouped by visit over the whole window, they grew with the
+shop. Customers with orders but no visit in any bucket (imported history only) are written
+after the last bucket. Profiles the run no longer produces get
 tombstones found by one query on the run's version (`updated_at`), not by holding every id.
 The result is the single pass's, row for row (tests/profiles/test_buckets_properties.py).
 """
@@ -87,7 +89,7 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
             full=scope.full)
         customers_total += customers.height
         bury_stale(store, scope, updated_at)
-        snapshot.publish(train(store, scope.site_id, train_as_of))
+        snapshot.publish(train(store, scope.site_id, train_as_of, plan))
     return visitors_total, customers_total, value
 
 

@@ -140,8 +140,11 @@ def test_a_customer_with_devices_in_far_apart_buckets_10(store: Store, tmp_path:
     buckets between them that hold none: one customer profile with all three, as in one pass."""
     devices = ["0" * 32, "8" * 32, "f" * 32]
     history = pageviews([f"{n:x}" * 32 for n in range(16)] + devices)
-    history += [{**history[0], "visitor": v, "kind": "identify", "customer": "K1"} for v in devices]
-    history += [{**history[0], "visitor": devices[1], "kind": "purchase", "amount": 30, "days": 2}]
+    # each event at its own minute: events at the same instant have no order to agree on
+    history = [{**e, "minutes": n} for n, e in enumerate(history)]
+    history += [{**history[0], "visitor": v, "kind": "identify", "customer": "K1", "minutes": 100 + n}
+                for n, v in enumerate(devices)]
+    history += [{**history[0], "visitor": devices[1], "kind": "purchase", "amount": 30, "days": 2, "minutes": 200}]
     single, bucketed = both_sites(store, history, [])
     one, many = settings_for(tmp_path / "one", 1), settings_for(tmp_path / "many", 6)
     assert len(plan_buckets(store, many, bucketed, AS_OF)) == 6
