@@ -175,7 +175,7 @@ SPECS: tuple[SettingSpec, ...] = (
                 "many days."),
     SettingSpec("profiles_buckets", "1", _count_or_auto,
                 "The profiles job processes a site's visitors in this many buckets, ranges of the visitor id "
-                "(the events' sort key; a customer's devices go with the customer's first device), one "
+                "(the events' sort key; a customer's profile is built in the bucket of its last device), one "
                 "aggregation each, so its memory follows the bucket, not the population. `auto`: one bucket per "
                 "FIDELIA_PROFILES_BUCKET_VISITORS visitors. 1: one pass. The profiles are the same."),
     SettingSpec("profiles_bucket_visitors", "100000", _positive_int,
