@@ -8,17 +8,14 @@ only, never the identifiers.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from fidelia.errors import FideliaError
 from fidelia.store import Store, load_sql, split_statements
 from profiles.changes import forget_state, state_path
+from profiles.snapshot import SnapshotWriter
 
 log = logging.getLogger(__name__)
 MAX_ID = 128
@@ -75,17 +72,11 @@ def erase_person(store: Store, person: Person, snapshot: Path, data_dir: Path) -
 
 
 def erase_from_snapshot(path: Path, person: Person) -> None:
-    """The same copy-edit-rename as the profiles job: readers never see a half-written file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.erase.tmp")
-    shutil.copyfile(path, temporary)
-    con = duckdb.connect(str(temporary))
-    try:
-        for statement in split_statements(load_sql("snapshot/erase")):
-            con.execute(statement, {k: v for k, v in {"site_id": person.site_id, "visitors": person.visitors,
-                                                      "customer": person.customer}.items() if f"${k}" in statement})
-    finally:
-        con.close()
-    os.replace(temporary, path)
+    """A new base without the person, the delta folded in: the same copy-edit-rename as the
+    profiles job, so readers never see a half-written file, and no delta still names them."""
+    with SnapshotWriter(path, person.site_id) as writer:
+        writer.run("snapshot/erase", visitors=person.visitors, customer=person.customer)
+        writer.publish(None)
 
 
 def _plain(value: Any) -> Any:

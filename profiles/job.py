@@ -37,7 +37,8 @@ from profiles.changes import (
     stored_visits,
 )
 from profiles.extract import Scope, extract
-from profiles.load import write_clickhouse, write_snapshot
+from profiles.load import write_clickhouse
+from profiles.snapshot import reading, write_snapshot
 from profiles.value import (
     CustomerValue,
     ValueModel,
@@ -128,9 +129,10 @@ def compute_changes(store: Store, settings: Settings, scope: Scope, previous: pl
         return RowChanges(visitors, customers, gone_customers=[]), persons, value
     fresh = inputs.visits.collect()
     fresh_ids = fresh["visitor_id"].to_list()
-    rebuild = plan(persons, previous, fresh.select("visitor_id", "customer_id"),
-                   linked_before(settings.snapshot_path, scope.site_id, fresh_ids))
-    stored = stored_visits(settings.snapshot_path, scope.site_id, rebuild, fresh_ids)
+    with reading(settings.snapshot_path) as snapshot:
+        rebuild = plan(persons, previous, fresh.select("visitor_id", "customer_id"),
+                       linked_before(snapshot, scope.site_id, fresh_ids))
+        stored = stored_visits(snapshot, scope.site_id, rebuild, fresh_ids)
     visits = pl.concat([fresh, stored.select(fresh.columns)], how="vertical_relaxed")
     wanted = pl.DataFrame({"customer_id": rebuild.customers}, schema={"customer_id": pl.String})
     visitors, customers = assemble(

@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
-
 from fidelia.auth import new_key
 from fidelia.privacy import erase_person, export_person, find_person
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.changes import state_path
 from profiles.job import rebuild_profiles
+from profiles.snapshot import reading
 from tests.conftest import LiveServer, count_events, make_settings
 from tests.profiles.events import AS_OF, Events, at
 
@@ -33,12 +32,9 @@ def two_devices_and_a_stranger(store: Store, site_id: str, settings: Settings) -
 
 
 def in_snapshot(path: Path, site_id: str) -> set[str]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    with reading(path) as con:
         rows = con.execute("SELECT visitor_id FROM visitor_profiles WHERE site_id = ?", [site_id]).fetchall()
-        return {r[0] for r in rows}
-    finally:
-        con.close()
+    return {r[0] for r in rows}
 
 
 def test_forgetting_a_customer_removes_all_their_visitors(store: Store, site_id: str, tmp_path: Path) -> None:
