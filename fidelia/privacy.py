@@ -16,6 +16,7 @@ from fidelia.errors import FideliaError
 from fidelia.store import Store, load_sql, split_statements
 from profiles.changes import forget_state, state_path
 from profiles.snapshot import SnapshotWriter
+from profiles.writing import profile_writes
 
 log = logging.getLogger(__name__)
 MAX_ID = 128
@@ -59,14 +60,16 @@ def export_person(store: Store, person: Person) -> dict[str, Any]:
 
 def erase_person(store: Store, person: Person, snapshot: Path, data_dir: Path) -> int:
     """Delete the person everywhere; returns how many events were removed. The profiles job's
-    row fingerprints go too (they name the person), which makes the site's next rebuild full."""
+    row fingerprints go too (they name the person), which makes the site's next rebuild full.
+    A rebuild that is running is waited for: its writes would bring the person back."""
     params = {"site_id": person.site_id, "visitors": person.visitors, "customer": person.customer}
-    events = len(store.query("privacy/export_events", **params))
-    for statement in split_statements(load_sql("privacy/erase")):
-        store.run_statement(statement, params)
-    forget_state(state_path(data_dir, person.site_id))
-    if snapshot.exists():
-        erase_from_snapshot(snapshot, person)
+    with profile_writes(data_dir):
+        events = len(store.query("privacy/export_events", **params))
+        for statement in split_statements(load_sql("privacy/erase")):
+            store.run_statement(statement, params)
+        forget_state(state_path(data_dir, person.site_id))
+        if snapshot.exists():
+            erase_from_snapshot(snapshot, person)
     log.info("erasure: %d visitor id(s), %d events removed", len(person.visitors), events)
     return events
 

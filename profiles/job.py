@@ -48,6 +48,7 @@ from profiles.value import (
     refit_due,
     stored_model,
 )
+from profiles.writing import profile_writes
 from recommender.train import train, trained_key
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ def rebuild_profiles(store: Store, settings: Settings, *, full: bool = False, as
     progress = progress or Progress(enabled=False)
     with_events = [row[0] for row in store.query("profiles/sites")]
     site_ids = with_events if sites is None else [s for s in sites if s in with_events]
-    return [rebuild_site(store, settings, site_id, full=full, as_of=as_of, progress=progress, now=now)
-            for site_id in site_ids]
+    with profile_writes(settings.data_dir):  # not while an erasure runs (profiles/writing.py)
+        return [rebuild_site(store, settings, site_id, full=full, as_of=as_of, progress=progress, now=now)
+                for site_id in site_ids]
 
 
 def compute_site(store: Store, settings: Settings, scope: Scope, prior_value: ValueModel | None = None
