@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from fidelia.store import Store, migration_files, split_statements
 
 # ../shared/DESIGN.md, "Events table": analysts query these names directly.
@@ -43,6 +47,32 @@ def test_changed_retention_is_applied_once(store: Store) -> None:
         assert "400" in create
     finally:
         store.migrate(retention_days=760)
+
+
+# A store migrated before visit_days existed (its retention recorded already), then upgraded.
+UPGRADE = """
+import sys
+from pathlib import Path
+from fidelia.store import Store
+store = Store("chdb://" + sys.argv[1])
+store.migrate(retention_days=400)
+store.client.command("DROP VIEW visit_days_from_events")
+store.client.command("DROP TABLE visit_days")
+store.client.command("DELETE FROM schema_migrations WHERE version = 6")
+print(store.migrate(retention_days=400))
+print(store.client.query("SELECT create_table_query FROM system.tables "
+                         "WHERE database = currentDatabase() AND name = 'visit_days'").result_rows[0][0])
+"""
+
+
+def test_a_table_a_later_migration_adds_gets_the_retention_ttl_6(tmp_path: Path) -> None:
+    # The TTL used to be applied only when the retention changed: a table created by a later
+    # migration on a store whose retention was recorded kept its rows for ever.
+    # (Its own process: chdb holds one store path per process.)
+    out = subprocess.run([sys.executable, "-c", UPGRADE, str(tmp_path / "clickhouse")], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out[0] == "['0006_visit_days']"
+    assert "TTL toDateTime(day, 'UTC') + toIntervalDay(_CAST(400, 'UInt32'))" in out[1]
 
 
 def test_split_statements_ignores_comments() -> None:
