@@ -21,7 +21,7 @@ import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from fidelia.cluster import CREATE_TABLE, ClusterSchema
+from fidelia.cluster import ClusterSchema
 from fidelia.errors import FideliaError, InvalidSetting, StoreError, StoreLocked, StoreUnavailable
 from sql import SQL_DIR
 
@@ -94,6 +94,7 @@ def cluster_schema(cluster: str) -> ClusterSchema:
 # The tables holding events or summing them up, whose TTL follows FIDELIA_RETENTION_DAYS: the
 # statement `sql/queries/<table>_set_ttl.sql` of each.
 RETENTION_TTL = ("events_set_ttl", "shop_events_set_ttl", "visit_days_set_ttl")
+TTL_SUFFIX = "_set_ttl"
 
 
 def cluster_ddl(cluster: str) -> list[str]:
@@ -213,6 +214,13 @@ class Store:
         except ClickHouseError as exc:
             raise self._explain(exc) from None
 
+    def tables_without_ttl(self) -> list[str]:
+        """The RETENTION_TTL statements whose table (its local table on a cluster) has no TTL."""
+        tables = {name.removesuffix(TTL_SUFFIX): name for name in RETENTION_TTL}
+        if self.schema:
+            tables = {self.schema.tables[t].local: name for t, name in tables.items()}
+        return [tables[row[0]] for row in self.query("tables_without_ttl", tables=list(tables))]
+
     # --- meta and migrations -------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -227,28 +235,28 @@ class Store:
 
     def migrate(self, retention_days: int) -> list[str]:
         """Apply the migrations not applied yet, then the retention TTL: on every table if it
-        changed, else on the tables those migrations created (a store migrated before a table
-        existed has its retention recorded already, and the new table needs it too).
+        changed, else on the tables that have none yet (one a later migration created, on a store
+        whose retention was recorded already).
 
         Returns the names of what was applied, empty when the store was up to date.
         """
         with self._lock:
             self.run_ddl(load_sql("migrations_create"))
             applied = self.applied_migrations()
-            done, created = [], set()
+            done = []
             for version, name, path in migration_files():
                 if version in applied:
                     continue
                 self.run_ddl(path.read_text())
                 self.command("migrations_record", version=version, name=name)
                 done.append(f"{version:04d}_{name}")
-                created |= {f"{m.group(2)}_set_ttl" for s in split_statements(path.read_text())
-                            if (m := CREATE_TABLE.match(s))}
             changed = self.get_meta("retention_days") != str(retention_days)
-            for name in RETENTION_TTL if changed else [n for n in RETENTION_TTL if n in created]:
+            missing = [] if changed else self.tables_without_ttl()
+            for name in RETENTION_TTL if changed else missing:
                 self.run_ddl(load_sql(name), {"retention_days": retention_days})
             if changed:
                 self.set_meta("retention_days", str(retention_days))
                 done.append(f"retention TTL {retention_days} days")
+            done += [f"retention TTL {retention_days} days on {name.removesuffix(TTL_SUFFIX)}" for name in missing]
             return done
 
