@@ -62,9 +62,10 @@ def erase_person(store: Store, person: Person, snapshot: Path, data_dir: Path) -
     """Delete the person everywhere; returns how many events were removed. The profiles job's
     row fingerprints go too (they name the person), which makes the site's next rebuild full.
     A rebuild that is running is waited for: its writes would bring the person back."""
-    params = {"site_id": person.site_id, "visitors": person.visitors, "customer": person.customer}
+    params: dict[str, Any] = {"site_id": person.site_id, "visitors": person.visitors, "customer": person.customer}
     with profile_writes(data_dir):
         events = len(store.query("privacy/export_events", **params))
+        params["visits"] = store.query("privacy/customer_visits", **params)
         for statement in split_statements(load_sql("privacy/erase")):
             store.run_statement(statement, params)
         forget_state(state_path(data_dir, person.site_id))

@@ -91,8 +91,10 @@ def cluster_schema(cluster: str) -> ClusterSchema:
     return ClusterSchema(cluster, creates)
 
 
-# The tables holding events, whose TTL follows FIDELIA_RETENTION_DAYS.
-RETENTION_TTL = ("events_set_ttl", "shop_events_set_ttl")
+# The tables holding events or summing them up, whose TTL follows FIDELIA_RETENTION_DAYS: the
+# statement `sql/queries/<table>_set_ttl.sql` of each.
+RETENTION_TTL = ("events_set_ttl", "shop_events_set_ttl", "visit_days_set_ttl")
+TTL_SUFFIX = "_set_ttl"
 
 
 def cluster_ddl(cluster: str) -> list[str]:
@@ -212,6 +214,13 @@ class Store:
         except ClickHouseError as exc:
             raise self._explain(exc) from None
 
+    def tables_without_ttl(self) -> list[str]:
+        """The RETENTION_TTL statements whose table (its local table on a cluster) has no TTL."""
+        tables = {name.removesuffix(TTL_SUFFIX): name for name in RETENTION_TTL}
+        if self.schema:
+            tables = {self.schema.tables[t].local: name for t, name in tables.items()}
+        return [tables[row[0]] for row in self.query("tables_without_ttl", tables=list(tables))]
+
     # --- meta and migrations -------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -225,7 +234,9 @@ class Store:
         return {row[0] for row in self.query("migrations_applied")}
 
     def migrate(self, retention_days: int) -> list[str]:
-        """Apply the migrations not applied yet, then the retention TTL if it changed.
+        """Apply the migrations not applied yet, then the retention TTL: on every table if it
+        changed, else on the tables that have none yet (one a later migration created, on a store
+        whose retention was recorded already).
 
         Returns the names of what was applied, empty when the store was up to date.
         """
@@ -239,10 +250,13 @@ class Store:
                 self.run_ddl(path.read_text())
                 self.command("migrations_record", version=version, name=name)
                 done.append(f"{version:04d}_{name}")
-            if self.get_meta("retention_days") != str(retention_days):
-                for name in RETENTION_TTL:
-                    self.run_ddl(load_sql(name), {"retention_days": retention_days})
+            changed = self.get_meta("retention_days") != str(retention_days)
+            missing = [] if changed else self.tables_without_ttl()
+            for name in RETENTION_TTL if changed else missing:
+                self.run_ddl(load_sql(name), {"retention_days": retention_days})
+            if changed:
                 self.set_meta("retention_days", str(retention_days))
                 done.append(f"retention TTL {retention_days} days")
+            done += [f"retention TTL {retention_days} days on {name.removesuffix(TTL_SUFFIX)}" for name in missing]
             return done
 

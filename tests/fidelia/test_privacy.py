@@ -66,6 +66,25 @@ def test_forgetting_a_customer_removes_all_their_visitors(store: Store, site_id:
     assert result.mode == "full"
 
 
+def visit_days_of(store: Store, site_id: str) -> set[str]:
+    rows = store.client.query("SELECT visitor_id FROM visit_days WHERE site_id = {s:String}",
+                              parameters={"s": site_id}).result_rows
+    return {row[0] for row in rows}
+
+
+def test_forgetting_a_customer_removes_their_visit_summaries_6(store: Store, site_id: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, [site_id])
+    two_devices_and_a_stranger(store, site_id, settings)
+    # Bought as K on a device never linked to K: its events go by the customer id, and so does
+    # the summary of that visit.
+    Events(site_id).purchase("kiosk", at(1), "o2", 10.0, customer_id="K").insert(store)
+    assert visit_days_of(store, site_id) == {"phone", "laptop", "stranger", "kiosk"}
+    erase_person(store, find_person(store, site_id, "K"), settings.snapshot_path, settings.data_dir)
+    assert visit_days_of(store, site_id) == {"stranger"}
+    erase_person(store, find_person(store, site_id, "stranger"), settings.snapshot_path, settings.data_dir)
+    assert visit_days_of(store, site_id) == set()
+
+
 def test_forgetting_a_visitor_leaves_the_others(store: Store, site_id: str, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, [site_id])
     two_devices_and_a_stranger(store, site_id, settings)

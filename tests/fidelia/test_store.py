@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from fidelia.store import Store, migration_files, split_statements
 
 # ../shared/DESIGN.md, "Events table": analysts query these names directly.
@@ -32,6 +36,7 @@ def test_events_table_layout_starts_with_the_tenant(store: Store) -> None:
 def test_migrate_twice_changes_nothing(store: Store) -> None:
     assert store.migrate(retention_days=760) == []
     assert store.applied_migrations() == {version for version, _, _ in migration_files()}
+    assert store.tables_without_ttl() == []  # so no TTL is applied again (it rewrites parts)
 
 
 def test_changed_retention_is_applied_once(store: Store) -> None:
@@ -43,6 +48,36 @@ def test_changed_retention_is_applied_once(store: Store) -> None:
         assert "400" in create
     finally:
         store.migrate(retention_days=760)
+
+
+# A store migrated before visit_days existed (its retention recorded already), and one whose
+# shop_events lost its TTL that way (migrated to 0005 before the fix), then upgraded.
+UPGRADE = """
+import sys
+from fidelia.store import Store
+store = Store("chdb://" + sys.argv[1])
+store.migrate(retention_days=400)
+store.client.command("DROP VIEW visit_days_from_events")
+store.client.command("DROP TABLE visit_days")
+store.client.command("DELETE FROM schema_migrations WHERE version = 6")
+store.client.command("ALTER TABLE shop_events REMOVE TTL")
+print(store.migrate(retention_days=400))
+for table in ("visit_days", "shop_events"):
+    print(store.client.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                             "AND name = {t:String}", parameters={"t": table}).result_rows[0][0])
+"""
+
+
+def test_tables_without_their_retention_ttl_get_it_at_the_next_migrate_6(tmp_path: Path) -> None:
+    # The TTL used to be applied only when the retention changed: a table created by a later
+    # migration on a store whose retention was recorded kept its rows for ever.
+    # (Its own process: chdb holds one store path per process.)
+    out = subprocess.run([sys.executable, "-c", UPGRADE, str(tmp_path / "clickhouse")], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out[0] == ("['0006_visit_days', 'retention TTL 400 days on shop_events', "
+                      "'retention TTL 400 days on visit_days']")
+    assert "TTL toDateTime(day, 'UTC') + toIntervalDay(_CAST(400, 'UInt32'))" in out[1]
+    assert "TTL toDateTime(ts) + toIntervalDay(_CAST(400, 'UInt32'))" in out[2]
 
 
 def test_split_statements_ignores_comments() -> None:
