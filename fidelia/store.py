@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 LOCK_HINT = "Cannot lock file"
+# Embedded, ClickHouse's threads share the process and its cores with the event loop that answers
+# the collector's requests. Its merges and the collector's background inserts run at this nice
+# value (lower priority: positive values need no privilege), so on a busy machine the requests
+# go first and the storing catches up when the cores are free; the spool holds the rows meanwhile.
+BACKGROUND_NICE = 10
 
 
 @cache
@@ -130,7 +135,8 @@ class Store:
                 self.path.mkdir(parents=True, exist_ok=True)
                 if held_by_another_process(self.path):
                     raise StoreLocked(self._locked_message())
-                self.client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
+                nice = {"os_threads_nice_value_merge_mutate": str(BACKGROUND_NICE)}
+                self.client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}", chdb_options=nice)
             else:
                 self.client = clickhouse_connect.get_client(dsn=dsn)
         except FideliaError:
@@ -204,11 +210,16 @@ class Store:
         except ClickHouseError as exc:
             raise self._explain(exc) from None
 
-    def insert_arrow(self, table: str, data: pa.Table, dedupe_token: str | None = None) -> None:
-        """Insert an Arrow table; with a token, a second insert with the same token is skipped."""
+    def insert_arrow(self, table: str, data: pa.Table, dedupe_token: str | None = None,
+                     background: bool = False) -> None:
+        """Insert an Arrow table; with a token, a second insert with the same token is skipped.
+        `background` (the collector's writer): embedded, the insert's own threads run at
+        BACKGROUND_NICE, behind the event loop (the calling thread gets its priority back after)."""
         settings: dict[str, Any] = dict(self._insert_settings)
         if dedupe_token:
             settings["insert_deduplication_token"] = dedupe_token
+        if background and self.embedded:
+            settings["os_thread_priority"] = BACKGROUND_NICE
         try:
             self.client.insert_arrow(table, data, settings=settings)
         except ClickHouseError as exc:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from fidelia.store import Store, migration_files, split_statements
+from collector.enrich import rows_to_arrow
+from fidelia.store import BACKGROUND_NICE, Store, migration_files, split_statements
+from tests.conftest import count_events
 
 # ../shared/DESIGN.md, "Events table": analysts query these names directly.
 CONTRACT_COLUMNS = {
@@ -89,3 +92,20 @@ def test_named_query_binds_parameters(store: Store) -> None:
     store.set_meta("test-key", "it's; DROP TABLE events")
     assert store.get_meta("test-key") == "it's; DROP TABLE events"
     assert store.get_meta("never-set") is None
+
+
+def test_embedded_merges_run_behind_the_event_loop(store: Store) -> None:
+    rows = store.client.query("SELECT value FROM system.server_settings "
+                              "WHERE name = 'os_threads_nice_value_merge_mutate'").result_rows
+    assert rows == [(str(BACKGROUND_NICE),)]
+
+
+def test_background_insert_lands_once_per_token(store: Store) -> None:
+    site_id = "bg" + os.urandom(4).hex()
+    rows = [(os.urandom(16), 1_763_791_200_000 + i, 1_763_791_200_000, site_id, "v", "s", "", "pageview", "", "", "",
+             "", "", "", "", "", None, None, "", None, "", "", None, None, "", "", "", 0, "implied", "")
+            for i in range(3)]
+    token = "bg-" + site_id
+    for _ in range(2):
+        store.insert_arrow("events", rows_to_arrow(rows), dedupe_token=token, background=True)
+    assert count_events(store, site_id) == 3
