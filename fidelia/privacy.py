@@ -8,17 +8,15 @@ only, never the identifiers.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from fidelia.errors import FideliaError
-from fidelia.store import Store, load_sql, split_statements
+from fidelia.store import Store
 from profiles.changes import forget_state, state_path
+from profiles.snapshot import SnapshotWriter
+from profiles.writing import profile_writes
 
 log = logging.getLogger(__name__)
 MAX_ID = 128
@@ -62,29 +60,26 @@ def export_person(store: Store, person: Person) -> dict[str, Any]:
 
 def erase_person(store: Store, person: Person, snapshot: Path, data_dir: Path) -> int:
     """Delete the person everywhere; returns how many events were removed. The profiles job's
-    row fingerprints go too (they name the person), which makes the site's next rebuild full."""
-    params = {"site_id": person.site_id, "visitors": person.visitors, "customer": person.customer}
-    events = len(store.query("privacy/export_events", **params))
-    store.run_script("privacy/erase", **params)  # on a cluster: the local tables ON CLUSTER
-    forget_state(state_path(data_dir, person.site_id))
-    if snapshot.exists():
-        erase_from_snapshot(snapshot, person)
+    row fingerprints go too (they name the person), which makes the site's next rebuild full.
+    A rebuild that is running is waited for: its writes would bring the person back."""
+    params: dict[str, Any] = {"site_id": person.site_id, "visitors": person.visitors, "customer": person.customer}
+    with profile_writes(data_dir):
+        events = len(store.query("privacy/export_events", **params))
+        params["visits"] = store.query("privacy/customer_visits", **params)
+        store.run_script("privacy/erase", **params)  # on a cluster: the local tables ON CLUSTER
+        forget_state(state_path(data_dir, person.site_id))
+        if snapshot.exists():
+            erase_from_snapshot(snapshot, person)
     log.info("erasure: %d visitor id(s), %d events removed", len(person.visitors), events)
     return events
 
 
 def erase_from_snapshot(path: Path, person: Person) -> None:
-    """The same copy-edit-rename as the profiles job: readers never see a half-written file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.erase.tmp")
-    shutil.copyfile(path, temporary)
-    con = duckdb.connect(str(temporary))
-    try:
-        for statement in split_statements(load_sql("snapshot/erase")):
-            con.execute(statement, {k: v for k, v in {"site_id": person.site_id, "visitors": person.visitors,
-                                                      "customer": person.customer}.items() if f"${k}" in statement})
-    finally:
-        con.close()
-    os.replace(temporary, path)
+    """A new base without the person, the delta folded in: the same copy-edit-rename as the
+    profiles job, so readers never see a half-written file, and no delta still names them."""
+    with SnapshotWriter(path, person.site_id) as writer:
+        writer.run("snapshot/erase", visitors=person.visitors, customer=person.customer)
+        writer.publish(None)
 
 
 def _plain(value: Any) -> Any:

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 LOCK_HINT = "Cannot lock file"
+# Embedded, ClickHouse's threads share the process and its cores with the event loop that answers
+# the collector's requests. Its merges and the collector's background inserts run at this nice
+# value (lower priority: positive values need no privilege), so on a busy machine the requests
+# go first and the storing catches up when the cores are free; the spool holds the rows meanwhile.
+BACKGROUND_NICE = 10
 
 
 @cache
@@ -91,8 +96,10 @@ def cluster_schema(cluster: str) -> ClusterSchema:
     return ClusterSchema(cluster, creates)
 
 
-# The tables holding events, whose TTL follows FIDELIA_RETENTION_DAYS.
-RETENTION_TTL = ("events_set_ttl", "shop_events_set_ttl")
+# The tables holding events or summing them up, whose TTL follows FIDELIA_RETENTION_DAYS: the
+# statement `sql/queries/<table>_set_ttl.sql` of each.
+RETENTION_TTL = ("events_set_ttl", "shop_events_set_ttl", "visit_days_set_ttl")
+TTL_SUFFIX = "_set_ttl"
 
 
 def cluster_ddl(cluster: str) -> list[str]:
@@ -128,7 +135,8 @@ class Store:
                 self.path.mkdir(parents=True, exist_ok=True)
                 if held_by_another_process(self.path):
                     raise StoreLocked(self._locked_message())
-                self.client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
+                nice = {"os_threads_nice_value_merge_mutate": str(BACKGROUND_NICE)}
+                self.client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}", chdb_options=nice)
             else:
                 self.client = clickhouse_connect.get_client(dsn=dsn)
         except FideliaError:
@@ -207,15 +215,27 @@ class Store:
         except ClickHouseError as exc:
             raise self._explain(exc) from None
 
-    def insert_arrow(self, table: str, data: pa.Table, dedupe_token: str | None = None) -> None:
-        """Insert an Arrow table; with a token, a second insert with the same token is skipped."""
+    def insert_arrow(self, table: str, data: pa.Table, dedupe_token: str | None = None,
+                     background: bool = False) -> None:
+        """Insert an Arrow table; with a token, a second insert with the same token is skipped.
+        `background` (the collector's writer): embedded, the insert's own threads run at
+        BACKGROUND_NICE, behind the event loop (the calling thread gets its priority back after)."""
         settings: dict[str, Any] = dict(self._insert_settings)
         if dedupe_token:
             settings["insert_deduplication_token"] = dedupe_token
+        if background and self.embedded:
+            settings["os_thread_priority"] = BACKGROUND_NICE
         try:
             self.client.insert_arrow(table, data, settings=settings)
         except ClickHouseError as exc:
             raise self._explain(exc) from None
+
+    def tables_without_ttl(self) -> list[str]:
+        """The RETENTION_TTL statements whose table (its local table on a cluster) has no TTL."""
+        tables = {name.removesuffix(TTL_SUFFIX): name for name in RETENTION_TTL}
+        if self.schema:
+            tables = {self.schema.tables[t].local: name for t, name in tables.items()}
+        return [tables[row[0]] for row in self.query("tables_without_ttl", tables=list(tables))]
 
     # --- meta and migrations -------------------------------------------------------------
 
@@ -230,7 +250,9 @@ class Store:
         return {row[0] for row in self.query("migrations_applied")}
 
     def migrate(self, retention_days: int) -> list[str]:
-        """Apply the migrations not applied yet, then the retention TTL if it changed.
+        """Apply the migrations not applied yet, then the retention TTL: on every table if it
+        changed, else on the tables that have none yet (one a later migration created, on a store
+        whose retention was recorded already).
 
         Returns the names of what was applied, empty when the store was up to date.
         """
@@ -244,10 +266,13 @@ class Store:
                 self.run_ddl(path.read_text())
                 self.command("migrations_record", version=version, name=name)
                 done.append(f"{version:04d}_{name}")
-            if self.get_meta("retention_days") != str(retention_days):
-                for name in RETENTION_TTL:
-                    self.run_ddl(load_sql(name), {"retention_days": retention_days})
+            changed = self.get_meta("retention_days") != str(retention_days)
+            missing = [] if changed else self.tables_without_ttl()
+            for name in RETENTION_TTL if changed else missing:
+                self.run_ddl(load_sql(name), {"retention_days": retention_days})
+            if changed:
                 self.set_meta("retention_days", str(retention_days))
                 done.append(f"retention TTL {retention_days} days")
+            done += [f"retention TTL {retention_days} days on {name.removesuffix(TTL_SUFFIX)}" for name in missing]
             return done
 

@@ -112,14 +112,11 @@ def main() -> int:
 
 
 def pick_visitor(data: Path) -> str:
-    import duckdb
+    from profiles.snapshot import reading
 
-    con = duckdb.connect(str(data / "snapshot" / "profiles.duckdb"), read_only=True)
-    try:
+    with reading(data / "snapshot" / "profiles.duckdb") as con:
         row = con.execute("SELECT visitor_id FROM visitor_profiles WHERE visits > 1 ORDER BY visits DESC LIMIT 1"
                           ).fetchone()
-    finally:
-        con.close()
     if row is None:
         raise SystemExit("no returning visitor in the simulated shop")
     return str(row[0])

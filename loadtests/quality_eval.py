@@ -24,12 +24,12 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store, load_sql
 from profiles.job import rebuild_profiles
+from profiles.snapshot import reading
 from recommender.rank import Context, recommend
 from recommender.serving import SnapshotReader, visitor_view
 
@@ -38,11 +38,8 @@ K = 10
 
 
 def interest_precision(snapshot: Path, truth: Path) -> tuple[float, int]:
-    con = duckdb.connect(str(snapshot), read_only=True)
-    try:
+    with reading(snapshot) as con:
         rows = con.execute(load_sql("eval/active_profiles"), [SITE]).fetchall()
-    finally:
-        con.close()
     profiles = pl.DataFrame(rows, schema=["visitor_id", "interests"], orient="row")
     core = pl.read_parquet(truth).select("visitor_id", "top_rubriques")
     scores = []

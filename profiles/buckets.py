@@ -31,7 +31,8 @@ from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
 from profiles.extract import Bucket, Scope, extract, extract_visits
-from profiles.load import SnapshotWriter, insert_profiles, insert_tombstones
+from profiles.load import insert_profiles, insert_tombstones
+from profiles.snapshot import SnapshotWriter
 from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
 from recommender.train import train
 

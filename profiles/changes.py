@@ -11,18 +11,17 @@ a fingerprint of every person's numbers — a 64-bit hash, in
 - the visitors and customers whose person's fingerprint changed, appeared or disappeared;
 - the customers a visitor with new events belongs to, now or before (their devices changed).
 
-The unchanged visit part of those rows is read back from the serving snapshot, which holds what
-the last run wrote. What ClickHouse and the snapshot hold afterwards is what a full run writes
-(property-tested). The fingerprints are trusted only when the last run finished: they are
-removed before a run writes anything and saved once it wrote everything, so a run that died
-half-way, an erasure or a missing file makes the next run full. Hashes may differ between polars
+The unchanged visit part of those rows is read back from the serving snapshot (base and delta,
+profiles/snapshot.py), which holds what the last run wrote. What ClickHouse and the snapshot
+hold afterwards is what a full run writes (property-tested). The fingerprints are trusted only
+when the last run finished: they are removed before a run writes anything and saved once it
+wrote everything, so a run that died half-way, an erasure or a missing file makes the next run
+full. Hashes may differ between polars
 versions: after an upgrade one run rebuilds every person, which is correct, only slower.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,31 +106,26 @@ def plan(persons: pl.DataFrame, previous: pl.DataFrame, recomputed: pl.DataFrame
     )
 
 
-def stored_visits(snapshot: Path, site_id: str, rebuild: Rebuild, recomputed: list[str]) -> pl.DataFrame:
+def stored_visits(snapshot: duckdb.DuckDBPyConnection, site_id: str, rebuild: Rebuild,
+                  recomputed: list[str]) -> pl.DataFrame:
     """The visit part, as the last run wrote it, of the rows to rebuild that have no new events."""
-    with _snapshot(snapshot, wanted_visitors=("visitor_id", rebuild.visitors),
-                   wanted_customers=("customer_id", rebuild.customers), recomputed=("visitor_id", recomputed)) as con:
-        stored = pl.from_arrow(con.sql(load_sql("snapshot/stored_visits"), params={"site_id": site_id})
-                               .to_arrow_table())
+    _register(snapshot, wanted_visitors=("visitor_id", rebuild.visitors),
+              wanted_customers=("customer_id", rebuild.customers), recomputed=("visitor_id", recomputed))
+    stored = pl.from_arrow(snapshot.sql(load_sql("snapshot/stored_visits"), params={"site_id": site_id})
+                           .to_arrow_table())
     if not isinstance(stored, pl.DataFrame):
         raise TypeError("snapshot/stored_visits returned a series")
     # The snapshot keeps plain UTC times; the job works in aware ones.
     return stored.select(STORED_VISIT_COLUMNS).with_columns(pl.col(pl.Datetime).dt.replace_time_zone("UTC"))
 
 
-def linked_before(snapshot: Path, site_id: str, recomputed: list[str]) -> list[str]:
+def linked_before(snapshot: duckdb.DuckDBPyConnection, site_id: str, recomputed: list[str]) -> list[str]:
     """The customers the visitors with new events belonged to at the last run."""
-    with _snapshot(snapshot, recomputed=("visitor_id", recomputed)) as con:
-        return [row[0] for row in con.execute(load_sql("snapshot/linked_before"), {"site_id": site_id}).fetchall()]
+    _register(snapshot, recomputed=("visitor_id", recomputed))
+    return [row[0] for row in snapshot.execute(load_sql("snapshot/linked_before"), {"site_id": site_id}).fetchall()]
 
 
-@contextmanager
-def _snapshot(path: Path, **keys: tuple[str, list[str]]) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The snapshot, read-only, with each list of keys registered as a one-column table."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        for table, (column, values) in keys.items():
-            con.register(table, pl.DataFrame({column: values}, schema={column: pl.String}).to_arrow())
-        yield con
-    finally:
-        con.close()
+def _register(snapshot: duckdb.DuckDBPyConnection, **keys: tuple[str, list[str]]) -> None:
+    """Each list of keys as a one-column table the snapshot queries join on."""
+    for table, (column, values) in keys.items():
+        snapshot.register(table, pl.DataFrame({column: values}, schema={column: pl.String}).to_arrow())

@@ -37,7 +37,8 @@ from profiles.changes import (
     stored_visits,
 )
 from profiles.extract import Scope, extract
-from profiles.load import write_clickhouse, write_snapshot
+from profiles.load import write_clickhouse
+from profiles.snapshot import reading, write_snapshot
 from profiles.value import (
     CustomerValue,
     ValueModel,
@@ -47,6 +48,7 @@ from profiles.value import (
     refit_due,
     stored_model,
 )
+from profiles.writing import profile_writes
 from recommender.train import train, trained_key
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,9 @@ def rebuild_profiles(store: Store, settings: Settings, *, full: bool = False, as
     progress = progress or Progress(enabled=False)
     with_events = [row[0] for row in store.query("profiles/sites")]
     site_ids = with_events if sites is None else [s for s in sites if s in with_events]
-    return [rebuild_site(store, settings, site_id, full=full, as_of=as_of, progress=progress, now=now)
-            for site_id in site_ids]
+    with profile_writes(settings.data_dir):  # not while an erasure runs (profiles/writing.py)
+        return [rebuild_site(store, settings, site_id, full=full, as_of=as_of, progress=progress, now=now)
+                for site_id in site_ids]
 
 
 def compute_site(store: Store, settings: Settings, scope: Scope, prior_value: ValueModel | None = None
@@ -128,9 +131,10 @@ def compute_changes(store: Store, settings: Settings, scope: Scope, previous: pl
         return RowChanges(visitors, customers, gone_customers=[]), persons, value
     fresh = inputs.visits.collect()
     fresh_ids = fresh["visitor_id"].to_list()
-    rebuild = plan(persons, previous, fresh.select("visitor_id", "customer_id"),
-                   linked_before(settings.snapshot_path, scope.site_id, fresh_ids))
-    stored = stored_visits(settings.snapshot_path, scope.site_id, rebuild, fresh_ids)
+    with reading(settings.snapshot_path) as snapshot:
+        rebuild = plan(persons, previous, fresh.select("visitor_id", "customer_id"),
+                       linked_before(snapshot, scope.site_id, fresh_ids))
+        stored = stored_visits(snapshot, scope.site_id, rebuild, fresh_ids)
     visits = pl.concat([fresh, stored.select(fresh.columns)], how="vertical_relaxed")
     wanted = pl.DataFrame({"customer_id": rebuild.customers}, schema={"customer_id": pl.String})
     visitors, customers = assemble(

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from profiles.lifecycle import DAYS_PER_MONTH
@@ -235,6 +234,9 @@ def fit_gamma_gamma(x: np.ndarray, m: np.ndarray) -> GammaGamma | None:
 
 
 def _fit(loss: Any, start: np.ndarray, kind: Any) -> Any:
+    # Imported here: scipy.optimize costs ~0.3 s to import, and most runs score with a stored fit.
+    from scipy.optimize import minimize
+
     with np.errstate(all="ignore"):  # a trial step may overflow: it is then refused, not fatal
         result = minimize(_finite(loss), start, jac=True, method="L-BFGS-B", bounds=[LOG_BOUNDS] * len(start),
                           options={"maxiter": 500})

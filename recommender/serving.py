@@ -1,8 +1,9 @@
 """The serving snapshot as the API sees it: read-only, reopened when the job swaps in a new one.
 
-The profiles job renames a complete DuckDB file over the live one; this reader notices (the
-file's inode changes) at most once a second and opens the new file, so a half-written
-snapshot is never read, a new one is picked up without a restart, and ClickHouse can be down.
+The profiles job renames a complete DuckDB file (the base or its delta, profiles/snapshot.py)
+over the live one; this reader notices (an inode changes) at most once a second and opens the
+new files, so a half-written snapshot is never read, a new one is picked up without a restart,
+and ClickHouse can be down.
 A DuckDB point lookup costs ~0.3 ms, so answers are kept in memory (LRU) until the next swap.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import duckdb
 
 from fidelia.store import load_sql
+from profiles.snapshot import FileIdentity, open_snapshot, snapshot_identity
 from recommender.rank import Product, SiteModel, VisitorView
 
 CHECK_EVERY_SECONDS = 1.0
@@ -52,7 +54,9 @@ class SnapshotReader:
         self.path = path
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._identity: tuple[int, int] | None = None
+        self._identity: tuple[FileIdentity, FileIdentity] | None = None
+        self._generation: str | None = None
+        self._with_delta = False
         self._checked = 0.0
         self.version = 0
         self.profiles = LRU(CACHE_SIZE)
@@ -60,24 +64,23 @@ class SnapshotReader:
         self._models: dict[str, SiteModel] = {}
 
     def connection(self) -> duckdb.DuckDBPyConnection | None:
-        """The open snapshot, reopened if a new one was renamed into place; None before the first."""
+        """The open snapshot, reopened if a run published a new base or delta; None before the first."""
         now = time.monotonic()
         if now - self._checked < CHECK_EVERY_SECONDS:
             return self._con
         self._checked = now
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            return self._con
-        identity = (stat.st_ino, stat.st_mtime_ns)
-        if identity != self._identity:
+        identity = snapshot_identity(self.path, self._generation)
+        if identity[0] is not None and identity != self._identity:
             with self._lock:
                 # Close first: DuckDB reuses an open database of the same path within a process,
                 # which would hand back the old, renamed-over file.
                 if self._con is not None:
                     self._con.close()
-                self._con = duckdb.connect(str(self.path), read_only=True)
-                self._identity = identity
+                    self._con = None
+                opened = open_snapshot(self.path)
+                if opened is not None:
+                    self._con, self._generation, self._identity = opened.con, opened.generation, opened.identity
+                    self._with_delta = opened.identity[1] is not None
                 self.version += 1
                 self.profiles.clear()
                 self.responses.clear()
@@ -103,7 +106,8 @@ class SnapshotReader:
         key = (site_id, visitor_id)
         cached = self.profiles.get(key)
         if cached is None:
-            rows = self._rows("snapshot/visitor", [site_id, visitor_id])
+            rows = self._rows("snapshot/visitor_in_delta", [site_id, visitor_id]) if self._with_delta else []
+            rows = rows or self._rows("snapshot/visitor", [site_id, visitor_id])
             cached = rows[0] if rows else {}
             self.profiles.put(key, cached)
         return cached or None

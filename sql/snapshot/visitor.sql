@@ -1,2 +1,3 @@
--- DuckDB: one visitor's profile (index lookup on site_id, visitor_id).
-SELECT * FROM visitor_profiles WHERE site_id = ? AND visitor_id = ?
+-- DuckDB: one visitor's profile in the base (index lookup on visitor_id; the delta is looked up
+-- first, snapshot/visitor_in_delta.sql).
+SELECT * FROM base.visitor_profiles WHERE site_id = ? AND visitor_id = ?

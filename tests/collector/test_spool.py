@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from collector.spool import FRAME_HEADER, Segment, Spool, read_segment
+from collector.writer import ARROW_STEP_ROWS
 from fidelia.store import Store
 from tests.conftest import LiveServer, count_events, make_settings
 
@@ -121,3 +122,19 @@ def test_segments_sort_oldest_first(tmp_path: Path) -> None:
         segment.close()
         names.append(segment.path)
     assert spool.sealed(exclude=set()) == names
+
+
+def test_flush_larger_than_one_arrow_step_stores_every_event_once(store, site_id: str, tmp_path: Path) -> None:
+    # No interval flush: the one flush below converts the rows in several ARROW_STEP_ROWS steps.
+    server = LiveServer(make_settings(tmp_path, [site_id], flush_interval=3600.0, flush_rows=10**9), store).start()
+    batches = ARROW_STEP_ROWS // 50 + 2
+    try:
+        with server.client() as client:
+            for _ in range(batches):
+                assert client.post("/collect", json=pageviews(site_id, 50)).status_code == 204
+        assert server.services.writer.buffer and len(server.services.writer.buffer) == batches * 50
+        assert server.flush()
+    finally:
+        server.stop()
+    assert count_events(store, site_id) == batches * 50
+    assert unique_events(store, site_id) == batches * 50

@@ -110,7 +110,7 @@ def test_the_parser_refuses_broken_ddl(store: Store) -> None:
 def test_materialized_view_watches_the_local_tables() -> None:
     views = [s for s in cluster_ddl(CLUSTER) if s.startswith("CREATE MATERIALIZED VIEW")]
     assert sorted(re.search(r" TO (\w+) AS", v).group(1) for v in views) == [  # type: ignore[union-attr]
-        "identity_links_local", "shop_events_local"]
+        "identity_links_local", "shop_events_local", "visit_days_local"]
     assert all("FROM events_local" in v for v in views)
 
 
@@ -119,7 +119,7 @@ def test_alter_changes_local_and_front_and_ttl_only_the_local() -> None:
     assert any(s.startswith("ALTER TABLE events_local ON CLUSTER") and "ADD COLUMN" in s for s in alters)
     assert any(s.startswith("ALTER TABLE events ON CLUSTER") and "ADD COLUMN" in s for s in alters)
     ttl = [s for s in alters if "MODIFY TTL" in s]
-    assert sorted(s.split()[2] for s in ttl) == ["events_local", "shop_events_local"]
+    assert sorted(s.split()[2] for s in ttl) == ["events_local", "shop_events_local", "visit_days_local"]
 
 
 def test_a_table_without_shard_key_is_refused() -> None:

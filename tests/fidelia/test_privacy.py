@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-import duckdb
+import pytest
 
+import profiles.job
 from fidelia.auth import new_key
 from fidelia.privacy import erase_person, export_person, find_person
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.changes import state_path
 from profiles.job import rebuild_profiles
+from profiles.snapshot import reading
 from tests.conftest import LiveServer, count_events, make_settings
 from tests.profiles.events import AS_OF, Events, at
 
@@ -33,12 +36,9 @@ def two_devices_and_a_stranger(store: Store, site_id: str, settings: Settings) -
 
 
 def in_snapshot(path: Path, site_id: str) -> set[str]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    with reading(path) as con:
         rows = con.execute("SELECT visitor_id FROM visitor_profiles WHERE site_id = ?", [site_id]).fetchall()
-        return {r[0] for r in rows}
-    finally:
-        con.close()
+    return {r[0] for r in rows}
 
 
 def test_forgetting_a_customer_removes_all_their_visitors(store: Store, site_id: str, tmp_path: Path) -> None:
@@ -66,11 +66,63 @@ def test_forgetting_a_customer_removes_all_their_visitors(store: Store, site_id:
     assert result.mode == "full"
 
 
+def visit_days_of(store: Store, site_id: str) -> set[str]:
+    rows = store.client.query("SELECT visitor_id FROM visit_days WHERE site_id = {s:String}",
+                              parameters={"s": site_id}).result_rows
+    return {row[0] for row in rows}
+
+
+def test_forgetting_a_customer_removes_their_visit_summaries_6(store: Store, site_id: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, [site_id])
+    two_devices_and_a_stranger(store, site_id, settings)
+    # Bought as K on a device never linked to K: its events go by the customer id, and so does
+    # the summary of that visit.
+    Events(site_id).purchase("kiosk", at(1), "o2", 10.0, customer_id="K").insert(store)
+    assert visit_days_of(store, site_id) == {"phone", "laptop", "stranger", "kiosk"}
+    erase_person(store, find_person(store, site_id, "K"), settings.snapshot_path, settings.data_dir)
+    assert visit_days_of(store, site_id) == {"stranger"}
+    erase_person(store, find_person(store, site_id, "stranger"), settings.snapshot_path, settings.data_dir)
+    assert visit_days_of(store, site_id) == set()
+
+
 def test_forgetting_a_visitor_leaves_the_others(store: Store, site_id: str, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, [site_id])
     two_devices_and_a_stranger(store, site_id, settings)
     erase_person(store, find_person(store, site_id, "stranger"), settings.snapshot_path, settings.data_dir)
     assert count_events(store, site_id) == 5
+    assert in_snapshot(settings.snapshot_path, site_id) == {"laptop", "phone"}
+
+
+def test_an_erasure_during_a_rebuild_is_not_undone_by_it(store: Store, site_id: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rebuild has read the stranger's events and is about to write; the erasure waits for
+    it, so the rows it writes do not bring the stranger back."""
+    settings = make_settings(tmp_path, [site_id])
+    two_devices_and_a_stranger(store, site_id, settings)
+    Events(site_id).add("stranger", at(0), rubrique="hats").insert(store)
+    about_to_write, go_on = threading.Event(), threading.Event()
+    real_write = profiles.job.write_changes
+
+    def paused_write(*args: object, **kwargs: object) -> None:
+        about_to_write.set()
+        go_on.wait(30)
+        real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(profiles.job, "write_changes", paused_write)
+    rebuild = threading.Thread(target=rebuild_profiles, args=(store, settings), kwargs={"sites": [site_id]})
+    rebuild.start()
+    assert about_to_write.wait(30)
+    erasure = threading.Thread(target=erase_person, args=(store, find_person(store, site_id, "stranger"),
+                                                          settings.snapshot_path, settings.data_dir))
+    erasure.start()
+    erasure.join(0.5)  # without the lock it would finish here, before the rebuild writes
+    go_on.set()
+    rebuild.join(60)
+    erasure.join(60)
+    assert not rebuild.is_alive() and not erasure.is_alive()
+    left = store.client.query("SELECT visitor_id FROM visitor_profiles FINAL WHERE site_id = {s:String}",
+                              parameters={"s": site_id}).result_rows
+    assert sorted(left) == [("laptop",), ("phone",)]
     assert in_snapshot(settings.snapshot_path, site_id) == {"laptop", "phone"}
 
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 
-import duckdb
 import polars as pl
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -21,6 +20,7 @@ from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.buckets import plan_buckets
 from profiles.job import rebuild_profiles
+from profiles.snapshot import reading
 from tests.profiles.events import AS_OF
 from tests.profiles.test_profiles_properties import PROPERTY, VOLATILE, histories, insert, stored
 
@@ -55,7 +55,7 @@ def both_sites(store: Store, history: list[dict], orders: list[tuple[str, int, i
 
 
 def snapshot_rows(path: Path, site_id: str, table: str, key: str) -> pl.DataFrame:
-    with duckdb.connect(str(path), read_only=True) as con:
+    with reading(path) as con:
         data = pl.from_arrow(con.sql(f"SELECT * FROM {table} WHERE site_id = ?", params=[site_id]).to_arrow_table())
     assert isinstance(data, pl.DataFrame)
     return data.drop([*VOLATILE, "site_id"], strict=False).sort(key)

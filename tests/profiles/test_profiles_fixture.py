@@ -6,13 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.job import rebuild_profiles
+from profiles.snapshot import reading
 from tests.profiles.events import AS_OF, Events, at
 
 
@@ -156,10 +156,9 @@ def test_snapshot_holds_the_profiles_and_is_swapped_whole(store: Store, settings
     rebuild(store, settings, site_id)
     path = settings.snapshot_path
     first_inode = path.stat().st_ino
-    con = duckdb.connect(str(path), read_only=True)
-    rows = con.execute("SELECT visitor_id, lifecycle_stage FROM visitor_profiles WHERE site_id = ? ORDER BY 1",
-                       [site_id]).fetchall()
-    con.close()
+    with reading(path) as con:
+        rows = con.execute("SELECT visitor_id, lifecycle_stage FROM visitor_profiles WHERE site_id = ? ORDER BY 1",
+                           [site_id]).fetchall()
     assert rows == [("v1", "prospect"), ("v2", "prospect")]
     rebuild(store, settings, site_id)
     assert path.stat().st_ino != first_inode  # a new file renamed into place, not rewritten in place

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
@@ -19,7 +18,7 @@ from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.extract import Scope
 from profiles.job import EPOCH, compute_site, rebuild_profiles
-from profiles.load import naive_utc
+from profiles.snapshot import naive_utc, reading
 from tests.profiles.events import AS_OF, Events
 
 VISITORS = ["v0", "v1", "v2", "v3", "v4"]
@@ -64,12 +63,9 @@ def stored(store: Store, site_id: str, table: str, key: str) -> pl.DataFrame:
 
 
 def in_snapshot(config: Settings, site_id: str, table: str, key: str) -> pl.DataFrame:
-    con = duckdb.connect(str(config.snapshot_path), read_only=True)
-    try:
+    with reading(config.snapshot_path) as con:  # the base and the delta incremental runs write
         data = pl.from_arrow(con.sql(f"SELECT * FROM {table} WHERE site_id = $s", params={"s": site_id})
                              .to_arrow_table())
-    finally:
-        con.close()
     assert isinstance(data, pl.DataFrame)
     return normal(data, key)
 
@@ -92,16 +88,17 @@ def test_incremental_equals_full(store: Store, tmp_path: Path, first: list[dict]
     later_now = AS_OF + timedelta(days=3)
     [result] = rebuild_profiles(store, config, sites=[site_id], now=later_now)
     assert result.mode == "incremental"
-    visitors, customers = compute_site(store, config, Scope(site_id, later_now, full=True, watermark=EPOCH))
-    schema_visitors = stored(store, site_id, "visitor_profiles", "visitor_id")
-    assert_frame_equal(schema_visitors, normal(visitors, "visitor_id"), check_dtypes=False)
-    assert_frame_equal(stored(store, site_id, "customer_profiles", "customer_id"),
-                       normal(customers, "customer_id"), check_dtypes=False)
-    # The serving snapshot, which an incremental run only patches, holds the same rows too.
-    assert_frame_equal(in_snapshot(config, site_id, "visitor_profiles", "visitor_id"),
-                       normal(naive_utc(visitors), "visitor_id"), check_dtypes=False)
-    assert_frame_equal(in_snapshot(config, site_id, "customer_profiles", "customer_id"),
-                       normal(naive_utc(customers), "customer_id"), check_dtypes=False)
+    assert_holds_a_full_run(store, config, site_id, later_now)
+
+
+def assert_holds_a_full_run(store: Store, config: Settings, site_id: str, now: datetime) -> None:
+    """ClickHouse and the serving snapshot (which an incremental run only patches) hold the rows
+    a full rebuild as of `now` computes."""
+    visitors, customers = compute_site(store, config, Scope(site_id, now, full=True, watermark=EPOCH))
+    for table, key, rows in (("visitor_profiles", "visitor_id", visitors), ("customer_profiles", "customer_id",
+                                                                          customers)):
+        assert_frame_equal(stored(store, site_id, table, key), normal(rows, key), check_dtypes=False)
+        assert_frame_equal(in_snapshot(config, site_id, table, key), normal(naive_utc(rows), key), check_dtypes=False)
 
 
 @PROPERTY

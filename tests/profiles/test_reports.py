@@ -241,3 +241,30 @@ def test_lifecycle_moves_of_people_who_bought_before_and_during_the_period_6(sto
         "prospect": 0, "buyer": 1, "repeat_customer": 1, "supporter": 1, "ambassador": 0}
     moves = {(m["from_stage"], m["to_stage"]): m["people"] for m in result.sections["transitions"]}
     assert moves == {("buyer", "repeat_customer"): 1, ("buyer", "supporter"): 1}
+
+
+def test_visit_days_answer_what_the_events_say_across_inserts_and_midnight_6(store: Store) -> None:
+    # visitors and sources read visit_days, summed up per visit and day at insert time. One
+    # insert per event leaves partial rows in separate parts, and a visit crossing the period's
+    # first midnight is credited to its first event inside the period, as the events say.
+    site = "reports-visit-days"
+    night = "https://shop.example/r/shoes?utm_source=mail&utm_medium=email&utm_campaign=night"
+    for visitor, when, fields in [
+        ("v", t("2026-06-09", 23, 50), {"session_id": "a", "utm_source": "before", "url": night}),
+        ("v", t("2026-06-10", 0, 10), {"session_id": "a", "referrer": "https://www.bing.com/x"}),
+        ("v", t("2026-06-10", 0, 20), {"session_id": "a", "event_type": "purchase", "order_id": "o",
+                                       "revenue": 7.5}),
+        ("w", t("2026-06-10", 9), {"session_id": "b", "utm_source": "mail", "utm_medium": "email",
+                                    "utm_campaign": "night"}),
+        ("w", t("2026-06-10", 8), {"session_id": "b", "referrer": "https://late.example/"}),  # arrives late
+        ("w", t("2026-06-11", 9), {"session_id": "c"}),
+    ]:
+        Events(site).add(visitor, when, **fields).insert(store)
+    rows = {(r["source"], r["medium"], r["campaign"]): r for r in report(store, site, "sources", "2026-06-10",
+                                                                           "2026-06-11").rows}
+    assert set(rows) == {("www.bing.com", "", ""), ("late.example", "", ""), ("direct", "", "")}
+    bing = rows[("www.bing.com", "", "")]
+    assert (bing["visits"], bing["visitors"], bing["conversions"], bing["revenue"]) == (1, 1, 1, 7.5)
+    assert (rows[("late.example", "", "")]["visits"], rows[("direct", "", "")]["visits"]) == (1, 1)
+    days = report(store, site, "visitors", "2026-06-10", "2026-06-11", by="day").rows
+    assert [(r["visitors"], r["new_visitors"], r["visits"]) for r in days] == [(2, 1, 2), (1, 0, 1)]

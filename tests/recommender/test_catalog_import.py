@@ -7,12 +7,12 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.job import rebuild_profiles
+from profiles.snapshot import reading
 from recommender.catalog_import import InvalidCatalog, import_catalog
 from tests.conftest import make_settings
 from tests.profiles.events import AS_OF, Events, at
@@ -47,12 +47,9 @@ def test_a_bad_row_loads_nothing(store: Store, site_id: str, tmp_path: Path) -> 
 
 
 def snapshot_products(settings: Settings, site_id: str) -> set[str]:
-    con = duckdb.connect(str(settings.snapshot_path), read_only=True)
-    try:
+    with reading(settings.snapshot_path) as con:
         rows = con.execute("SELECT product_id FROM reco_products WHERE site_id = ?", [site_id]).fetchall()
-        return {r[0] for r in rows}
-    finally:
-        con.close()
+    return {r[0] for r in rows}
 
 
 def test_incremental_runs_keep_the_model_until_it_is_due_or_the_catalog_changes(
