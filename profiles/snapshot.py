@@ -144,10 +144,9 @@ def write_snapshot(path: Path, site_id: str, changes: RowChanges, full: bool,
     if not full and model is None and not (changes.visitors.height or changes.customers.height
                                            or changes.gone_customers) and path.exists():
         return
-    delta = not full and model is None and _delta_fits(path)
-    with SnapshotWriter(path, site_id, delta=delta) as writer:
+    with SnapshotWriter(path, site_id, delta_if_small=not full and model is None) as writer:
         writer.register(changes.visitors, changes.customers, changes.gone_customers)
-        if delta:
+        if writer.delta:
             writer.run("snapshot/delta_create")
             writer.run("snapshot/delta_upsert")
         else:
@@ -156,9 +155,8 @@ def write_snapshot(path: Path, site_id: str, changes: RowChanges, full: bool,
         writer.publish(model)
 
 
-def _delta_fits(path: Path) -> bool:
-    """A delta can take the run: the base has a generation and the delta is still small."""
-    generation = current_generation(path)
+def _delta_fits(path: Path, generation: str | None) -> bool:
+    """A delta can take the run: the base has a generation and its delta is still small."""
     if generation is None:
         return False
     delta = delta_path(path, generation)
@@ -172,20 +170,21 @@ class SnapshotWriter:
     A bucketed run adds each bucket's profiles as it goes (`add`), so the snapshot never needs
     the whole population in memory; readers still see the old files until `publish`."""
 
-    def __init__(self, path: Path, site_id: str, *, delta: bool = False) -> None:
-        self.path, self.site_id, self.delta = path, site_id, delta
+    def __init__(self, path: Path, site_id: str, *, delta_if_small: bool = False) -> None:
+        """`delta_if_small`: patch the delta when the base allows one and it is still small
+        (`delta` says which was chosen); otherwise, and by default, write a new base."""
+        self.path, self.site_id = path, site_id
         path.parent.mkdir(parents=True, exist_ok=True)
         live_generation = current_generation(path)
-        if delta and live_generation is None:
-            raise ValueError(f"{path} has no generation: only a new base can be written")
-        self.generation = live_generation if delta and live_generation else secrets.token_hex(8)
-        self.target = delta_path(path, self.generation) if delta else path
+        self.delta = delta_if_small and _delta_fits(path, live_generation)
+        self.generation = live_generation if self.delta and live_generation else secrets.token_hex(8)
+        self.target = delta_path(path, self.generation) if self.delta else path
         self.temporary = self.target.with_name(f".{self.target.name}.{os.getpid()}.tmp")
         self.temporary.unlink(missing_ok=True)
         if self.target.exists():
             shutil.copyfile(self.target, self.temporary)
         self.con = duckdb.connect(str(self.temporary))
-        if not delta:
+        if not self.delta:
             live_delta = delta_path(path, live_generation) if live_generation else None
             if live_delta is not None and live_delta.exists():
                 run_sql(self.con, "snapshot/fold", path=str(live_delta))
@@ -233,5 +232,5 @@ class SnapshotWriter:
             os.fsync(handle.fileno())
         os.replace(self.temporary, self.target)
         if not self.delta:
-            for old in self.path.parent.glob(f"{self.path.stem}.*.delta{self.path.suffix}"):
+            for old in self.path.parent.glob(delta_path(self.path, "*").name):
                 old.unlink(missing_ok=True)
