@@ -22,7 +22,7 @@ from collector.consent import (
 )
 from collector.cookies import VisitState, secure_for
 from collector.enrich import RequestContext, build_rows
-from collector.http import AsgiEndpoint, CollectRequest, CollectResponse, Handler, Receive, Scope, Send
+from collector.http import AsgiEndpoint, CollectRequest, CollectResponse, Handler, HotRoute, Receive, Scope, Send
 from collector.metrics import CollectorMetrics
 from collector.ratelimit import RateLimiter, client_address
 from collector.snippet import Snippet
@@ -75,6 +75,11 @@ class CollectorEndpoints:
         """The same two routes for HotPathMiddleware, which serves them ahead of the router."""
         return {"/collect": (frozenset({"POST", "OPTIONS"}), self.collect), "/p.gif": (frozenset({"GET"}), self.pixel)}
 
+    def protocol_routes(self) -> dict[tuple[bytes, bytes], HotRoute]:
+        """The same two routes again for collector/protocol.py, which answers them inside uvicorn's
+        HTTP protocol once it holds the whole request (`fidelia serve`)."""
+        return {(b"POST", b"/collect"): self.collect_now, (b"GET", b"/p.gif"): self.pixel_now}
+
     async def snippet_js(self, request: Request) -> Response:
         headers = {"ETag": self.snippet.etag, "Cache-Control": "public, max-age=3600", "Vary": "Accept-Encoding"}
         if request.headers.get("if-none-match") == self.snippet.etag:
@@ -84,7 +89,8 @@ class CollectorEndpoints:
             body, headers["Content-Encoding"] = self.snippet.gzipped, "gzip"
         return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
 
-    # /collect and /p.gif are the hot path: plain ASGI (collector/http.py), no Starlette objects.
+    # /collect and /p.gif are the hot path: plain ASGI (collector/http.py), no Starlette objects, or
+    # no ASGI at all under `fidelia serve` (collector/protocol.py). Both run the same code below.
 
     async def collect(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = CollectRequest(scope, receive)
@@ -92,25 +98,35 @@ class CollectorEndpoints:
             await self._preflight(request).send(send)
             return
         try:
-            self._limit(request)
-            body = await self._read_body(request)
-            batch = decode_batch(body, self.settings.max_batch_events)
-            response = self._accept(request, batch, CollectResponse(204))
+            self._before_body(request)
+            body = await request.body(self.settings.max_body_bytes)
+            response = self._collect_batch(request, body)
         except FideliaError as exc:
             self.metrics.rejected[exc.code] += 1
             raise
         await response.send(send)
 
-    async def pixel(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = CollectRequest(scope, receive)
+    def collect_now(self, request: CollectRequest, body: bytes) -> CollectResponse:
+        """POST /collect with its body already read (by the protocol, within the size limit)."""
         try:
-            self._limit(request)
-            batch = event_from_query(request.query_params())
-            response = self._accept(request, batch, CollectResponse(200, PIXEL, [*PIXEL_HEADERS]))
+            self._before_body(request)
+            return self._collect_batch(request, body)
         except FideliaError as exc:
             self.metrics.rejected[exc.code] += 1
             raise
-        await response.send(send)
+
+    async def pixel(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.pixel_now(CollectRequest(scope, receive), b"").send(send)
+
+    def pixel_now(self, request: CollectRequest, body: bytes) -> CollectResponse:
+        """GET /p.gif: the event is in the query string, a body is ignored."""
+        try:
+            self._limit(request)
+            batch = event_from_query(request.query_params())
+            return self._accept(request, batch, CollectResponse(200, PIXEL, [*PIXEL_HEADERS]))
+        except FideliaError as exc:
+            self.metrics.rejected[exc.code] += 1
+            raise
 
     async def consent_choice(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The visitor grants or refuses: remember it in fid_consent; a refusal deletes the tracking cookies."""
@@ -160,12 +176,24 @@ class CollectorEndpoints:
         return origin
 
     async def _read_body(self, request: CollectRequest) -> bytes:
+        self._check_content_type(request)
+        return await request.body(self.settings.max_body_bytes)
+
+    def _check_content_type(self, request: CollectRequest) -> None:
         content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type not in CONTENT_TYPES:
             raise UnsupportedContentType(
                 f"Content-Type {content_type or 'missing'!r}: send application/json or text/plain"
             )
-        return await request.body(self.settings.max_body_bytes)
+
+    def _before_body(self, request: CollectRequest) -> None:
+        """What /collect refuses before reading a body: too many requests, a wrong Content-Type."""
+        self._limit(request)
+        self._check_content_type(request)
+
+    def _collect_batch(self, request: CollectRequest, body: bytes) -> CollectResponse:
+        batch = decode_batch(body, self.settings.max_batch_events)
+        return self._accept(request, batch, CollectResponse(204))
 
     def _accept(self, request: CollectRequest, batch: BatchIn, response: CollectResponse) -> CollectResponse:
         """Every per-request check and the spool append: the one place a batch is let in."""

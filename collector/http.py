@@ -10,20 +10,25 @@ raises before anything is sent, so that handler still writes the error answer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
 from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from fidelia.errors import BodyTooLarge, FideliaError
+from fidelia.errors import BodyTooLarge, FideliaError, error_payload
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+# A hot route as collector/protocol.py calls it: the request and its whole body, answered at once.
+HotRoute = Callable[["CollectRequest", bytes], "CollectResponse"]
+JSON = msgspec.json.Encoder()
 
 
 class CollectRequest:
@@ -33,7 +38,7 @@ class CollectRequest:
 
     __slots__ = ("headers", "receive", "scope")
 
-    def __init__(self, scope: Scope, receive: Receive) -> None:
+    def __init__(self, scope: Scope, receive: Receive | None = None) -> None:
         self.scope = scope
         self.receive = receive
         headers: dict[str, str] = {}
@@ -89,6 +94,8 @@ class CollectRequest:
             size += len(chunk)
 
     async def _next(self) -> Message:
+        if self.receive is None:
+            raise RuntimeError("this request's body was read by the protocol, not through ASGI")
         message = await self.receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
@@ -108,12 +115,47 @@ class CollectResponse:
     def add(self, name: str, value: str) -> None:
         self.headers.append((name, value))
 
+    @classmethod
+    def for_error(cls, error: FideliaError) -> CollectResponse:
+        """The JSON answer to a refused request, as the app's FideliaError handler writes it."""
+        status, body = error_payload(error)
+        headers = [("content-type", "application/json")]
+        if error.retry_after is not None and status != 500:
+            headers.append(("retry-after", str(error.retry_after)))
+        return cls(status, JSON.encode(body), headers)
+
     async def send(self, send: Send) -> None:
         raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers]
         if self.body or self.status != 204:
             raw.append((b"content-length", str(len(self.body)).encode()))
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
+
+    def http_bytes(self, default_headers: list[tuple[bytes, bytes]], close: bool) -> bytes:
+        """The whole HTTP/1.1 answer, for collector/protocol.py to write to the socket itself.
+
+        Header values are ours (cookies of validated ids, settings) or an Origin the site's
+        configuration allowed, which the request parser already kept free of CR and LF."""
+        head = [STATUS_LINES.get(self.status) or _status_line(self.status)]
+        head += [b"%s: %s\r\n" % pair for pair in default_headers]
+        head += [f"{name}: {value}\r\n".encode("latin-1") for name, value in self.headers]
+        if self.body or self.status != 204:
+            head.append(b"content-length: %d\r\n" % len(self.body))
+        if close:
+            head.append(b"connection: close\r\n")
+        head += [b"\r\n", self.body]
+        return b"".join(head)
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+
+
+STATUS_LINES = {status: _status_line(status) for status in (200, 204, 400, 403, 404, 413, 415, 422, 429, 500, 503)}
 
 
 class AsgiEndpoint:

@@ -25,6 +25,7 @@ class CollectorMetrics:
         self.spool_segments = 0
         self.spool_bytes = 0
         self.rate_limited_clients = 0  # how many buckets the limiter holds: a count, never an address
+        self.answered_in_protocol = 0  # /collect and /p.gif answers written by collector/protocol.py
 
     def observe_flush(self, seconds: float, rows: int) -> None:
         self.flush_count += 1
@@ -71,6 +72,10 @@ class CollectorMetrics:
             "# HELP fidelia_rate_limit_clients Clients the rate limiter currently tracks (in memory).",
             "# TYPE fidelia_rate_limit_clients gauge",
             f"fidelia_rate_limit_clients {self.rate_limited_clients}",
+            "# HELP fidelia_collector_protocol_answers_total Hot-route answers written by the HTTP protocol, "
+            "without the ASGI cycle (FIDELIA_COLLECTOR_FAST_PATH).",
+            "# TYPE fidelia_collector_protocol_answers_total counter",
+            f"fidelia_collector_protocol_answers_total {self.answered_in_protocol}",
             "# HELP fidelia_flush_seconds Time of one insert into ClickHouse.",
             "# TYPE fidelia_flush_seconds histogram",
         ]

@@ -30,7 +30,7 @@ from collector.spool import Spool
 from collector.writer import EventWriter
 from fidelia.auth import ApiKeys
 from fidelia.dashboard.routes import dashboard_routes
-from fidelia.errors import FideliaError
+from fidelia.errors import FideliaError, InternalError, error_payload
 from fidelia.openapi import openapi_document
 from fidelia.privacy_api import PrivacyAPI
 from fidelia.settings import Settings
@@ -52,6 +52,7 @@ class Services:
     sites: SiteRegistry
     metrics: CollectorMetrics
     writer: EventWriter
+    collector: CollectorEndpoints
 
 
 def open_store(settings: Settings) -> Store:
@@ -77,8 +78,8 @@ def build_app(
     metrics = CollectorMetrics()
     writer = EventWriter(store, Spool(settings.spool_dir, settings.spool_max_bytes), metrics, settings.flush_rows,
                          settings.flush_interval, settings.retry_max_seconds)
-    services = Services(settings, store, sites, metrics, writer)
     collector = CollectorEndpoints(settings, sites, writer, metrics, clock)
+    services = Services(settings, store, sites, metrics, writer, collector)
     reader = SnapshotReader(settings.snapshot_path)
     keys = ApiKeys.parse(settings.api_keys)
     api = ProfileAPI(settings, sites, reader, keys, clock)
@@ -175,16 +176,16 @@ class ProfilesSchedule:
 
 async def fidelia_error(request: Request, exc: Exception) -> Response:
     error = cast(FideliaError, exc)
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    if error.status == 500:
-        # A store failure's message names paths and statements: the log gets it, the client does not.
+    status, body = error_payload(error)
+    if status == 500:
         log.error("%s on %s %s: %s", error.code, request.method, request.url.path, error.message)
-        body = {"error": {"code": error.code, "message": "internal error; see the server log"}}
         return JSONResponse(body, status_code=500)
-    return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse({"error": {"code": "internal", "message": "internal error; see the server log"}},
-                        status_code=500)
+    status, body = error_payload(InternalError("unexpected error"))
+    return JSONResponse(body, status_code=status)

@@ -44,13 +44,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from fidelia.app import build_app
+    from fidelia.server import uvicorn_config
 
     app = build_app(settings, demo=args.demo)
     if settings.stop_with_parent:
         stop_with_parent()
-    # No access log: it would write client IPs, which Fidelia never stores.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.Server(uvicorn_config(app, args.host, args.port, settings.log_level)).run()
     return 0
 
 

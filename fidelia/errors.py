@@ -27,6 +27,20 @@ class FideliaError(Exception):
         return {"error": body}
 
 
+
+def error_payload(error: FideliaError) -> tuple[int, dict[str, dict[str, str]]]:
+    """Status and JSON body of the answer to a refused request, the one rule for every route.
+    A 500's message names paths and statements: the log gets it (the caller logs), the client not."""
+    if error.status == 500:
+        return 500, {"error": {"code": error.code, "message": "internal error; see the server log"}}
+    return error.status, error.to_json()
+
+
+class InternalError(FideliaError):
+    """A bug met while answering: the client gets a 500 without details, the log the traceback."""
+
+    code = "internal"
+
 class InvalidSetting(FideliaError):
     """A `FIDELIA_*` environment variable holds a value that cannot be used."""
 

@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 
 from fidelia.app import Services, build_app
+from fidelia.server import uvicorn_config
 from fidelia.settings import Settings
 from fidelia.store import Store
 
@@ -94,7 +95,7 @@ class LiveServer:
         self.services: Services = self.app.state.services
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        config = uvicorn_config(self.app, "127.0.0.1", self.port, "warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
