@@ -8,6 +8,11 @@ the deduplication token, then deletes it; a segment whose insert failed simply s
 is replayed later, still with the same token, so an insert that did land but whose answer
 was lost is not stored twice.
 
+A frame is the msgpack array `[width, row 1's values…, row 2's values…]`: past its array header
+and the width, it is exactly what ClickHouse's `MsgPack` input format reads (rows as flat runs of
+values), so the writer inserts the frames' bytes as they are and never rebuilds the rows in
+Python (`frame_values`). Frames of the earlier layout, an array of rows, still read back.
+
 Writes go to the OS page cache without fsync: a killed process loses nothing, a power cut
 can lose what the kernel had not yet written (see docs/collector.md).
 """
@@ -20,6 +25,8 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +37,10 @@ log = logging.getLogger(__name__)
 SUFFIX = ".seg"
 FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
+MAX_WIDTH = 127  # the width is one msgpack positive fixint, so a frame's values start at a known byte
 ENCODER = msgspec.msgpack.Encoder()
-DECODER = msgspec.msgpack.Decoder(list[tuple[Any, ...]])
+DECODER = msgspec.msgpack.Decoder()
+Rows = Sequence[Sequence[Any]]
 
 
 class CorruptSegment(Exception):
@@ -52,8 +61,8 @@ class Segment:
         self.rows = 0
         self.size = 0
 
-    def append(self, rows: list[tuple[Any, ...]]) -> None:
-        self.write(ENCODER.encode(rows), len(rows))
+    def append(self, rows: Rows) -> None:
+        self.write(encode_frame(rows), len(rows))
 
     def write(self, frame: bytes, n_rows: int) -> None:
         """Append one frame whole or not at all: a short or failed write (disk full) is cut off again,
@@ -71,6 +80,34 @@ class Segment:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def encode_frame(rows: Rows) -> bytes:
+    """One batch's frame: `[width, values of every row in turn]` (rows of one width, at most MAX_WIDTH)."""
+    width = len(rows[0]) if rows else 0
+    if not 0 < width <= MAX_WIDTH:
+        raise ValueError(f"a spool frame holds rows of 1 to {MAX_WIDTH} values, not {width}")
+    return ENCODER.encode([width, *chain.from_iterable(rows)])
+
+
+def frame_values(frame: bytes) -> memoryview:
+    """The frame's row values alone, ClickHouse `MsgPack` input: past the array header and the width."""
+    first = frame[0]
+    header = 1 if 0x90 <= first <= 0x9F else 3 if first == 0xDC else 5
+    return memoryview(frame)[header + 1:]
+
+
+def decode_frame(frame: bytes) -> list[tuple[Any, ...]]:
+    """The rows of one frame, as tuples (collector.enrich.Row)."""
+    values = DECODER.decode(frame)
+    if not isinstance(values, list) or not values:
+        raise ValueError("a frame is a non-empty msgpack array")
+    if isinstance(values[0], list):  # the earlier layout: an array of rows
+        return [tuple(row) for row in values]
+    width, flat = values[0], values[1:]
+    if not isinstance(width, int) or not 0 < width <= MAX_WIDTH or len(flat) % width:
+        raise ValueError(f"{len(flat)} values do not make rows of {width}")
+    return [tuple(flat[i : i + width]) for i in range(0, len(flat), width)]
 
 
 def read_segment(path: Path) -> list[tuple[Any, ...]]:
@@ -91,8 +128,8 @@ def read_segment(path: Path) -> list[tuple[Any, ...]]:
             log.warning("spool %s: torn last frame at byte %d dropped", path.name, pos)
             break
         try:
-            rows.extend(DECODER.decode(data[start : start + size]))
-        except msgspec.DecodeError as exc:
+            rows.extend(decode_frame(data[start : start + size]))
+        except (msgspec.DecodeError, ValueError) as exc:
             raise CorruptSegment(f"{path.name}: unreadable frame at byte {pos}: {exc}") from None
         pos = start + size
     return rows
@@ -112,15 +149,17 @@ class Spool:
     def open_segment(self) -> Segment:
         return Segment(self.folder)
 
-    def append(self, segment: Segment, rows: list[tuple[Any, ...]]) -> None:
-        """Append a batch to the active segment unless the spool would grow past its limit."""
-        frame = ENCODER.encode(rows)
+    def append(self, segment: Segment, rows: Rows) -> bytes:
+        """Append a batch to the active segment unless the spool would grow past its limit; the frame
+        written, for the writer to insert from memory."""
+        frame = encode_frame(rows)
         size = len(frame) + FRAME_HEADER.size
         if self.max_bytes and self.bytes + size > self.max_bytes:
             raise SpoolLimitReached(errno.ENOSPC, f"spool limit of {self.max_bytes} bytes reached")
         segment.write(frame, len(rows))
         with self._lock:
             self.bytes += size
+        return frame
 
     def remove(self, path: Path) -> None:
         """Delete a segment once its rows are in the store."""

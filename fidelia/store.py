@@ -12,7 +12,7 @@ import fcntl
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -220,15 +220,28 @@ class Store:
         """Insert an Arrow table; with a token, a second insert with the same token is skipped.
         `background` (the collector's writer): embedded, the insert's own threads run at
         BACKGROUND_NICE, behind the event loop (the calling thread gets its priority back after)."""
+        try:
+            self.client.insert_arrow(table, data, settings=self._write_settings(dedupe_token, background))
+        except ClickHouseError as exc:
+            raise self._explain(exc) from None
+
+    def insert_msgpack(self, table: str, columns: Sequence[str], values: bytes, dedupe_token: str | None = None,
+                       background: bool = False) -> None:
+        """Insert rows already encoded as ClickHouse `MsgPack` input (each row its values in `columns`
+        order, as the collector's spool frames hold them); token and background as insert_arrow."""
+        try:
+            settings = self._write_settings(dedupe_token, background)
+            self.client.raw_insert(table, list(columns), values, settings=settings, fmt="MsgPack")
+        except ClickHouseError as exc:
+            raise self._explain(exc) from None
+
+    def _write_settings(self, dedupe_token: str | None, background: bool) -> dict[str, Any]:
         settings: dict[str, Any] = dict(self._insert_settings)
         if dedupe_token:
             settings["insert_deduplication_token"] = dedupe_token
         if background and self.embedded:
             settings["os_thread_priority"] = BACKGROUND_NICE
-        try:
-            self.client.insert_arrow(table, data, settings=settings)
-        except ClickHouseError as exc:
-            raise self._explain(exc) from None
+        return settings
 
     def tables_without_ttl(self) -> list[str]:
         """The RETENTION_TTL statements whose table (its local table on a cluster) has no TTL."""

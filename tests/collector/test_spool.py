@@ -6,13 +6,16 @@ insert fails the way it would on a dead server, then attached again.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from collector.spool import FRAME_HEADER, Segment, Spool, read_segment
-from collector.writer import ARROW_STEP_ROWS
+import msgspec
+import pytest
+
+from collector.spool import FRAME_HEADER, Segment, Spool, decode_frame, encode_frame, frame_values, read_segment
 from fidelia.store import Store
 from tests.conftest import LiveServer, count_events, make_settings
 
@@ -124,17 +127,53 @@ def test_segments_sort_oldest_first(tmp_path: Path) -> None:
     assert spool.sealed(exclude=set()) == names
 
 
-def test_flush_larger_than_one_arrow_step_stores_every_event_once(store, site_id: str, tmp_path: Path) -> None:
-    # No interval flush: the one flush below converts the rows in several ARROW_STEP_ROWS steps.
+def test_a_flush_of_many_batches_stores_every_event_once(store, site_id: str, tmp_path: Path) -> None:
+    # No interval flush: the one flush below joins every batch's frame into one MsgPack insert.
     server = LiveServer(make_settings(tmp_path, [site_id], flush_interval=3600.0, flush_rows=10**9), store).start()
-    batches = ARROW_STEP_ROWS // 50 + 2
+    batches = 42
     try:
         with server.client() as client:
             for _ in range(batches):
                 assert client.post("/collect", json=pageviews(site_id, 50)).status_code == 204
-        assert server.services.writer.buffer and len(server.services.writer.buffer) == batches * 50
+        assert len(server.services.writer.frames) == batches
+        assert server.services.writer.buffered_rows == batches * 50
         assert server.flush()
     finally:
         server.stop()
     assert count_events(store, site_id) == batches * 50
     assert unique_events(store, site_id) == batches * 50
+
+
+def test_a_frame_is_the_width_then_flat_values_and_reads_back_as_rows(tmp_path: Path) -> None:
+    rows = [(b"\x01" * 16, 5, "a", None), (b"\x02" * 16, 6, "b", 1.5)]
+    frame = encode_frame(rows)
+    assert msgspec.msgpack.decode(frame) == [4, b"\x01" * 16, 5, "a", None, b"\x02" * 16, 6, "b", 1.5]
+    assert bytes(frame_values(frame)) == b"".join(msgspec.msgpack.encode(v) for row in rows for v in row)
+    assert decode_frame(frame) == rows
+    big = [(i, "x") for i in range(40_000)]  # an array32 header: the values still start after it
+    assert bytes(frame_values(encode_frame(big)))[:2] == msgspec.msgpack.encode(0) + msgspec.msgpack.encode("x")[:1]
+    assert decode_frame(msgspec.msgpack.encode(rows)) == rows  # the earlier layout, an array of rows
+    with pytest.raises(ValueError):
+        decode_frame(msgspec.msgpack.encode([3, 1, 2]))  # two values are not rows of three
+
+
+def test_an_earlier_layout_segment_is_replayed_and_a_wrong_width_one_quarantined(
+    store, site_id: str, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, [site_id])
+    settings.spool_dir.mkdir(parents=True)
+    now = 1_763_791_200_000
+    rows = [(os.urandom(16), now + i, now, site_id, "v1", "s1", "", "pageview", "https://shop.example/r/a",
+             "/r/a", "", "", "", "", "a", "", None, None, "", None, "", "", None, None, "Firefox", "Linux",
+             "desktop", 0, "implied", "") for i in range(3)]
+    old = msgspec.msgpack.encode(rows)  # how segments were written before the flat layout
+    (settings.spool_dir / "00000000000000000001-0000aaaa.seg").write_bytes(FRAME_HEADER.pack(len(old)) + old)
+    narrow = encode_frame([(1, "x")])
+    (settings.spool_dir / "00000000000000000002-0000bbbb.seg").write_bytes(FRAME_HEADER.pack(len(narrow)) + narrow)
+    server = LiveServer(settings, store).start()
+    try:
+        assert server.flush()
+    finally:
+        server.stop()
+    assert count_events(store, site_id) == 3
+    assert [p.name for p in (settings.spool_dir / "quarantine").iterdir()] == ["00000000000000000002-0000bbbb.seg"]
