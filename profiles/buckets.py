@@ -22,6 +22,7 @@ The result is the single pass's, row for row (tests/profiles/test_buckets_proper
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from itertools import pairwise
 
@@ -32,10 +33,12 @@ from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
 from profiles.extract import Bucket, Scope, extract, extract_visits
 from profiles.load import insert_profiles, insert_tombstones
+from profiles.memory import log_memory
 from profiles.snapshot import SnapshotWriter
 from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
 from recommender.train import train
 
+log = logging.getLogger(__name__)
 SAMPLE_SIZE = 20_000  # visitor ids sampled to place the cuts: buckets within a few % of each other
 
 
@@ -67,17 +70,21 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
                      visits=pl.DataFrame())
     value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings, prior_value)
     persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect().lazy()
+    log_memory(log, "persons and customer value")
     produced_customers: list[pl.Series] = []
     visitors_total = customers_total = 0
     with SnapshotWriter(settings.snapshot_path, scope.site_id) as snapshot:
         visits, carried = pl.DataFrame(), pl.DataFrame()
-        for bucket in plan:
+        log_memory(log, "snapshot copy")
+        for number, bucket in enumerate(plan, 1):
             visits = extract_visits(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
                                     bucket=bucket, with_stored=True)
+            log_memory(log, f"bucket {number}/{len(plan)} extract")
             later = straddling_customers(store, scope, bucket)
             visitors, customers, carried = model_bucket(visits, carried, later, persons, scope, updated_at,
                                                         settings.interest_half_life_days)
-            write_bucket(store, snapshot, visitors, customers, full=scope.full)
+            log_memory(log, f"bucket {number}/{len(plan)} model")
+            write_bucket(store, snapshot, visitors, customers, full=scope.full, stage=f"bucket {number}/{len(plan)}")
             produced_customers.append(customers["customer_id"])
             visitors_total, customers_total = visitors_total + visitors.height, customers_total + customers.height
         # Customers no bucket saw (orders, no visits): their profile comes from the orders alone.
@@ -87,10 +94,13 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
                                                       updated_at, settings.interest_half_life_days).collect())
         write_bucket(store, snapshot, to_millis(build_visitor_profiles(
             visits.clear().lazy(), persons, scope.site_id, scope.as_of, updated_at).collect()), customers,
-            full=scope.full)
+            full=scope.full, stage="customers without visits")
         customers_total += customers.height
         bury_stale(store, scope, updated_at)
-        snapshot.publish(train(store, scope.site_id, train_as_of, plan))
+        log_memory(log, "tombstones")
+        model = train(store, scope.site_id, train_as_of, plan)
+        log_memory(log, "recommender")
+        snapshot.publish(model)
     return visitors_total, customers_total, value
 
 
@@ -120,8 +130,9 @@ def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, 
 
 
 def write_bucket(store: Store, snapshot: SnapshotWriter, visitors: pl.DataFrame, customers: pl.DataFrame,
-                 full: bool) -> None:
+                 full: bool, stage: str) -> None:
     insert_profiles(store, visitors, customers)
+    log_memory(log, f"{stage} clickhouse insert")
     snapshot.add(visitors, customers, full)
 
 

@@ -21,6 +21,7 @@ read-only and shows the plain table names (`visitor_profiles`, `customer_profile
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -34,6 +35,9 @@ import polars as pl
 
 from fidelia.store import load_sql, split_statements
 from profiles.changes import RowChanges
+from profiles.memory import log_memory
+
+log = logging.getLogger(__name__)
 
 # A delta larger than this share of the base, and than MIN_FOLD_BYTES, is folded into a new base
 # by the next run (a small snapshot's files are mostly DuckDB's fixed blocks: never worth it).
@@ -215,7 +219,14 @@ class SnapshotWriter:
             self.run("snapshot/create")
             self.run("snapshot/bucket_start", full=int(full))
             self.started = True
+            log_memory(log, "snapshot cleared for the run", self.memory)
         self.run("snapshot/bucket_add")
+        log_memory(log, "snapshot add", self.memory)
+
+    def memory(self) -> str:
+        """What DuckDB holds in memory for this file, by tag (duckdb_memory())."""
+        rows = self.con.execute(load_sql("snapshot/memory")).fetchall()
+        return "duckdb " + " ".join(f"{tag.lower()} {mib} MiB" for tag, mib in rows)
 
     def publish(self, model: dict[str, pl.DataFrame] | None) -> None:
         """Rename the copy into place, with the recommender's new tables when it was retrained;
@@ -226,8 +237,11 @@ class SnapshotWriter:
             self.con.register("incoming_products", model["reco_products"].to_arrow())
             self.con.register("incoming_neighbours", model["reco_neighbours"].to_arrow())
             self.run("snapshot/replace_model")
+            log_memory(log, "snapshot recommender tables", self.memory)
         self.con.execute("CHECKPOINT")
+        log_memory(log, "snapshot checkpoint", self.memory)
         self.con.close()
+        log_memory(log, "snapshot close")
         with self.temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(self.temporary, self.target)
