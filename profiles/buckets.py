@@ -22,6 +22,7 @@ The result is the single pass's, row for row (tests/profiles/test_buckets_proper
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import datetime
 from itertools import pairwise
@@ -118,7 +119,7 @@ def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, 
     the whole site's person numbers; returns them and the visit rows to carry on (the devices
     of the customers in `later`)."""
     pool = pl.concat([carried, visits], how="vertical_relaxed") if carried.height else visits
-    waiting = pool.filter(pl.col("customer_id").is_in(later.implode()))
+    waiting = detached(pool.filter(pl.col("customer_id").is_in(later.implode())))
     ready = pool.filter(~pl.col("customer_id").is_in(later.implode())).lazy()
     keys = ready.select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
     mine = persons.join(keys.unique(), on="person", how="semi")
@@ -127,6 +128,16 @@ def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, 
         build_customer_profiles(ready, mine, scope.site_id, scope.as_of, updated_at, half_life_days),
     ])
     return to_millis(visitors), to_millis(customers), waiting
+
+
+def detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` copied out of the buffers it shares. polars' strings are views into the Arrow
+    buffers a query returned, and a filter keeps the views: the few visit rows carried from a
+    bucket would keep that bucket's strings alive, and by the last bucket every bucket's."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer)
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
 
 
 def write_bucket(store: Store, snapshot: SnapshotWriter, visitors: pl.DataFrame, customers: pl.DataFrame,
