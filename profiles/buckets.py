@@ -74,7 +74,8 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
     log_memory(log, "persons and customer value")
     produced_customers: list[pl.Series] = []
     visitors_total = customers_total = 0
-    with SnapshotWriter(settings.snapshot_path, scope.site_id) as snapshot:
+    with SnapshotWriter(settings.snapshot_path, scope.site_id,
+                        bucket_memory_mib=settings.profiles_snapshot_memory_mib) as snapshot:
         visits, carried = pl.DataFrame(), pl.DataFrame()
         log_memory(log, "snapshot copy")
         for number, bucket in enumerate(plan, 1):

@@ -174,9 +174,12 @@ class SnapshotWriter:
     A bucketed run adds each bucket's profiles as it goes (`add`), so the snapshot never needs
     the whole population in memory; readers still see the old files until `publish`."""
 
-    def __init__(self, path: Path, site_id: str, *, delta_if_small: bool = False) -> None:
+    def __init__(self, path: Path, site_id: str, *, delta_if_small: bool = False, bucket_memory_mib: int = 0
+                 ) -> None:
         """`delta_if_small`: patch the delta when the base allows one and it is still small
-        (`delta` says which was chosen); otherwise, and by default, write a new base."""
+        (`delta` says which was chosen); otherwise, and by default, write a new base.
+        `bucket_memory_mib`: DuckDB's memory limit once `add` has cleared the run's rows
+        (0: DuckDB's default, 80% of RAM)."""
         self.path, self.site_id = path, site_id
         path.parent.mkdir(parents=True, exist_ok=True)
         live_generation = current_generation(path)
@@ -188,6 +191,7 @@ class SnapshotWriter:
         if self.target.exists():
             shutil.copyfile(self.target, self.temporary)
         self.con = duckdb.connect(str(self.temporary))
+        self.bucket_memory_mib = bucket_memory_mib
         if not self.delta:
             live_delta = delta_path(path, live_generation) if live_generation else None
             if live_delta is not None and live_delta.exists():
@@ -217,9 +221,16 @@ class SnapshotWriter:
         self.register(visitors, customers)
         if not self.started:
             self.run("snapshot/create")
-            self.run("snapshot/bucket_start", full=int(full))
+            self.run("snapshot/bucket_start_full" if full else "snapshot/bucket_start")
             self.started = True
+            if self.bucket_memory_mib:
+                # DuckDB's buffer pool keeps every block written up to its limit (80% of RAM by
+                # default): unbounded, the buckets' memory grew with the population. Set only now:
+                # building an index over the rows kept (other sites') may need more.
+                self.con.execute(load_sql("snapshot/memory_limit"), {"limit": f"{self.bucket_memory_mib}MiB"})
             log_memory(log, "snapshot cleared for the run", self.memory)
+        if not full:
+            self.run("snapshot/bucket_replace")
         self.run("snapshot/bucket_add")
         log_memory(log, "snapshot add", self.memory)
 
