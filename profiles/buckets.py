@@ -32,7 +32,7 @@ import polars as pl
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
-from profiles.extract import Bucket, Scope, extract, extract_visits
+from profiles.extract import Bucket, Scope, extract, extract_visits, frame
 from profiles.load import insert_profiles, insert_tombstones
 from profiles.memory import log_memory
 from profiles.snapshot import SnapshotWriter
@@ -77,12 +77,13 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
     with SnapshotWriter(settings.snapshot_path, scope.site_id,
                         bucket_memory_mib=settings.profiles_snapshot_memory_mib) as snapshot:
         visits, carried = pl.DataFrame(), pl.DataFrame()
+        spread = frame(store, "profiles/straddling_customers", site_id=scope.site_id, as_of=scope.as_of)
         log_memory(log, "snapshot copy")
         for number, bucket in enumerate(plan, 1):
             visits = extract_visits(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
                                     bucket=bucket, with_stored=True)
             log_memory(log, f"bucket {number}/{len(plan)} extract")
-            later = straddling_customers(store, scope, bucket)
+            later = straddling_customers(spread, bucket)
             visitors, customers, carried = model_bucket(visits, carried, later, persons, scope, updated_at,
                                                         settings.interest_half_life_days)
             log_memory(log, f"bucket {number}/{len(plan)} model")
@@ -106,10 +107,12 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
     return visitors_total, customers_total, value
 
 
-def straddling_customers(store: Store, scope: Scope, bucket: Bucket) -> pl.Series:
-    """The customers with devices in `bucket` or before it and in a later bucket."""
-    rows = store.query("profiles/straddling_customers", site_id=scope.site_id, as_of=scope.as_of, hi=bucket.hi)
-    return pl.Series("customer_id", [row[0] for row in rows], pl.String)
+def straddling_customers(spread: pl.DataFrame, bucket: Bucket) -> pl.Series:
+    """The customers with devices in `bucket` or before it and in a later bucket, among `spread`
+    (sql/profiles/straddling_customers.sql: every customer with more than one device)."""
+    if not bucket.hi:
+        return pl.Series("customer_id", [], pl.String)
+    return spread.filter((pl.col("first_device") < bucket.hi) & (pl.col("last_device") >= bucket.hi))["customer_id"]
 
 
 def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, persons: pl.LazyFrame,
@@ -124,8 +127,11 @@ def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, 
     ready = pool.filter(~pl.col("customer_id").is_in(later.implode())).lazy()
     keys = ready.select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
     mine = persons.join(keys.unique(), on="person", how="semi")
+    # The bucket's own people only: joined whole, the site's persons were hashed in every bucket.
+    visitor_keys = visits.lazy().select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
+    theirs = persons.join(visitor_keys.unique(), on="person", how="semi")
     visitors, customers = pl.collect_all([
-        build_visitor_profiles(visits.lazy(), persons, scope.site_id, scope.as_of, updated_at),
+        build_visitor_profiles(visits.lazy(), theirs, scope.site_id, scope.as_of, updated_at),
         build_customer_profiles(ready, mine, scope.site_id, scope.as_of, updated_at, half_life_days),
     ])
     return to_millis(visitors), to_millis(customers), waiting
