@@ -22,6 +22,8 @@ The result is the single pass's, row for row (tests/profiles/test_buckets_proper
 
 from __future__ import annotations
 
+import io
+import logging
 from datetime import datetime
 from itertools import pairwise
 
@@ -30,12 +32,14 @@ import polars as pl
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
-from profiles.extract import Bucket, Scope, extract, extract_visits
+from profiles.extract import Bucket, Scope, extract, extract_visits, frame
 from profiles.load import insert_profiles, insert_tombstones
+from profiles.memory import log_memory
 from profiles.snapshot import SnapshotWriter
 from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
 from recommender.train import train
 
+log = logging.getLogger(__name__)
 SAMPLE_SIZE = 20_000  # visitor ids sampled to place the cuts: buckets within a few % of each other
 
 
@@ -67,17 +71,23 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
                      visits=pl.DataFrame())
     value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings, prior_value)
     persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect().lazy()
+    log_memory(log, "persons and customer value")
     produced_customers: list[pl.Series] = []
     visitors_total = customers_total = 0
-    with SnapshotWriter(settings.snapshot_path, scope.site_id) as snapshot:
+    with SnapshotWriter(settings.snapshot_path, scope.site_id,
+                        bucket_memory_mib=settings.profiles_snapshot_memory_mib) as snapshot:
         visits, carried = pl.DataFrame(), pl.DataFrame()
-        for bucket in plan:
+        spread = frame(store, "profiles/straddling_customers", site_id=scope.site_id, as_of=scope.as_of)
+        log_memory(log, "snapshot copy")
+        for number, bucket in enumerate(plan, 1):
             visits = extract_visits(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
                                     bucket=bucket, with_stored=True)
-            later = straddling_customers(store, scope, bucket)
+            log_memory(log, f"bucket {number}/{len(plan)} extract")
+            later = straddling_customers(spread, bucket)
             visitors, customers, carried = model_bucket(visits, carried, later, persons, scope, updated_at,
                                                         settings.interest_half_life_days)
-            write_bucket(store, snapshot, visitors, customers, full=scope.full)
+            log_memory(log, f"bucket {number}/{len(plan)} model")
+            write_bucket(store, snapshot, visitors, customers, full=scope.full, stage=f"bucket {number}/{len(plan)}")
             produced_customers.append(customers["customer_id"])
             visitors_total, customers_total = visitors_total + visitors.height, customers_total + customers.height
         # Customers no bucket saw (orders, no visits): their profile comes from the orders alone.
@@ -87,17 +97,22 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
                                                       updated_at, settings.interest_half_life_days).collect())
         write_bucket(store, snapshot, to_millis(build_visitor_profiles(
             visits.clear().lazy(), persons, scope.site_id, scope.as_of, updated_at).collect()), customers,
-            full=scope.full)
+            full=scope.full, stage="customers without visits")
         customers_total += customers.height
         bury_stale(store, scope, updated_at)
-        snapshot.publish(train(store, scope.site_id, train_as_of, plan))
+        log_memory(log, "tombstones")
+        model = train(store, scope.site_id, train_as_of, plan)
+        log_memory(log, "recommender")
+        snapshot.publish(model)
     return visitors_total, customers_total, value
 
 
-def straddling_customers(store: Store, scope: Scope, bucket: Bucket) -> pl.Series:
-    """The customers with devices in `bucket` or before it and in a later bucket."""
-    rows = store.query("profiles/straddling_customers", site_id=scope.site_id, as_of=scope.as_of, hi=bucket.hi)
-    return pl.Series("customer_id", [row[0] for row in rows], pl.String)
+def straddling_customers(spread: pl.DataFrame, bucket: Bucket) -> pl.Series:
+    """The customers with devices in `bucket` or before it and in a later bucket, among `spread`
+    (sql/profiles/straddling_customers.sql: every customer with more than one device)."""
+    if not bucket.hi:
+        return pl.Series("customer_id", [], pl.String)
+    return spread.filter((pl.col("first_device") < bucket.hi) & (pl.col("last_device") >= bucket.hi))["customer_id"]
 
 
 def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, persons: pl.LazyFrame,
@@ -108,20 +123,34 @@ def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, 
     the whole site's person numbers; returns them and the visit rows to carry on (the devices
     of the customers in `later`)."""
     pool = pl.concat([carried, visits], how="vertical_relaxed") if carried.height else visits
-    waiting = pool.filter(pl.col("customer_id").is_in(later.implode()))
+    waiting = detached(pool.filter(pl.col("customer_id").is_in(later.implode())))
     ready = pool.filter(~pl.col("customer_id").is_in(later.implode())).lazy()
     keys = ready.select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
     mine = persons.join(keys.unique(), on="person", how="semi")
+    # The bucket's own people only: joined whole, the site's persons were hashed in every bucket.
+    visitor_keys = visits.lazy().select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
+    theirs = persons.join(visitor_keys.unique(), on="person", how="semi")
     visitors, customers = pl.collect_all([
-        build_visitor_profiles(visits.lazy(), persons, scope.site_id, scope.as_of, updated_at),
+        build_visitor_profiles(visits.lazy(), theirs, scope.site_id, scope.as_of, updated_at),
         build_customer_profiles(ready, mine, scope.site_id, scope.as_of, updated_at, half_life_days),
     ])
     return to_millis(visitors), to_millis(customers), waiting
 
 
+def detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` copied out of the buffers it shares. polars' strings are views into the Arrow
+    buffers a query returned, and a filter keeps the views: the few visit rows carried from a
+    bucket would keep that bucket's strings alive, and by the last bucket every bucket's."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer)
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
+
+
 def write_bucket(store: Store, snapshot: SnapshotWriter, visitors: pl.DataFrame, customers: pl.DataFrame,
-                 full: bool) -> None:
+                 full: bool, stage: str) -> None:
     insert_profiles(store, visitors, customers)
+    log_memory(log, f"{stage} clickhouse insert")
     snapshot.add(visitors, customers, full)
 
 

@@ -38,6 +38,7 @@ from profiles.changes import (
 )
 from profiles.extract import Scope, extract
 from profiles.load import write_clickhouse
+from profiles.memory import log_memory
 from profiles.snapshot import reading, write_snapshot
 from profiles.value import (
     CustomerValue,
@@ -172,6 +173,7 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
                                                                   run_as_of, value_settings(settings), prior)
     else:
         changes, persons, value = compute_changes(store, settings, scope, last_rows, prior)
+        log_memory(log, "profiles")
         visitor_count, customer_count = changes.visitors.height, changes.customers.height
         progress.step(site_id, 2, 3, f"writing {visitor_count} visitors, {customer_count} customers")
         forget_state(rows_path)  # until this run has written everything, the next one is full
@@ -196,8 +198,10 @@ def rebuild_site(store: Store, settings: Settings, site_id: str, *, full: bool, 
 def write_changes(store: Store, settings: Settings, scope: Scope, changes: RowChanges) -> None:
     """ClickHouse first, then the recommender when due, then the snapshot renamed into place."""
     write_clickhouse(store, scope.site_id, changes, full=scope.full)
+    log_memory(log, "clickhouse insert")
     retrain = retrain_due(store, settings, scope.site_id, not scope.full, scope.as_of)
     model = train(store, scope.site_id, scope.as_of) if retrain else None
+    log_memory(log, "recommender")
     write_snapshot(settings.snapshot_path, scope.site_id, changes, full=scope.full, model=model)
     if model is not None:
         store.set_meta(trained_key(scope.site_id), scope.as_of.isoformat())

@@ -21,6 +21,7 @@ read-only and shows the plain table names (`visitor_profiles`, `customer_profile
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -34,6 +35,9 @@ import polars as pl
 
 from fidelia.store import load_sql, split_statements
 from profiles.changes import RowChanges
+from profiles.memory import log_memory
+
+log = logging.getLogger(__name__)
 
 # A delta larger than this share of the base, and than MIN_FOLD_BYTES, is folded into a new base
 # by the next run (a small snapshot's files are mostly DuckDB's fixed blocks: never worth it).
@@ -170,9 +174,12 @@ class SnapshotWriter:
     A bucketed run adds each bucket's profiles as it goes (`add`), so the snapshot never needs
     the whole population in memory; readers still see the old files until `publish`."""
 
-    def __init__(self, path: Path, site_id: str, *, delta_if_small: bool = False) -> None:
+    def __init__(self, path: Path, site_id: str, *, delta_if_small: bool = False, bucket_memory_mib: int = 0
+                 ) -> None:
         """`delta_if_small`: patch the delta when the base allows one and it is still small
-        (`delta` says which was chosen); otherwise, and by default, write a new base."""
+        (`delta` says which was chosen); otherwise, and by default, write a new base.
+        `bucket_memory_mib`: DuckDB's memory limit once `add` has cleared the run's rows
+        (0: DuckDB's default, 80% of RAM)."""
         self.path, self.site_id = path, site_id
         path.parent.mkdir(parents=True, exist_ok=True)
         live_generation = current_generation(path)
@@ -184,6 +191,7 @@ class SnapshotWriter:
         if self.target.exists():
             shutil.copyfile(self.target, self.temporary)
         self.con = duckdb.connect(str(self.temporary))
+        self.bucket_memory_mib = bucket_memory_mib
         if not self.delta:
             live_delta = delta_path(path, live_generation) if live_generation else None
             if live_delta is not None and live_delta.exists():
@@ -213,9 +221,23 @@ class SnapshotWriter:
         self.register(visitors, customers)
         if not self.started:
             self.run("snapshot/create")
-            self.run("snapshot/bucket_start", full=int(full))
+            self.run("snapshot/bucket_start_full" if full else "snapshot/bucket_start")
             self.started = True
+            if self.bucket_memory_mib:
+                # DuckDB's buffer pool keeps every block written up to its limit (80% of RAM by
+                # default): unbounded, the buckets' memory grew with the population. Set only now:
+                # building an index over the rows kept (other sites') may need more.
+                self.con.execute(load_sql("snapshot/memory_limit"), {"limit": f"{self.bucket_memory_mib}MiB"})
+            log_memory(log, "snapshot cleared for the run", self.memory)
+        if not full:
+            self.run("snapshot/bucket_replace")
         self.run("snapshot/bucket_add")
+        log_memory(log, "snapshot add", self.memory)
+
+    def memory(self) -> str:
+        """What DuckDB holds in memory for this file, by tag (duckdb_memory())."""
+        rows = self.con.execute(load_sql("snapshot/memory")).fetchall()
+        return "duckdb " + " ".join(f"{tag.lower()} {mib} MiB" for tag, mib in rows)
 
     def publish(self, model: dict[str, pl.DataFrame] | None) -> None:
         """Rename the copy into place, with the recommender's new tables when it was retrained;
@@ -226,8 +248,11 @@ class SnapshotWriter:
             self.con.register("incoming_products", model["reco_products"].to_arrow())
             self.con.register("incoming_neighbours", model["reco_neighbours"].to_arrow())
             self.run("snapshot/replace_model")
+            log_memory(log, "snapshot recommender tables", self.memory)
         self.con.execute("CHECKPOINT")
+        log_memory(log, "snapshot checkpoint", self.memory)
         self.con.close()
+        log_memory(log, "snapshot close")
         with self.temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(self.temporary, self.target)
