@@ -48,9 +48,11 @@ class EventWriter:
         self.flush_interval = flush_interval
         self.retry_max_seconds = retry_max_seconds
         self.active: Segment | None = None
-        self.frames: list[bytes] = []  # the active segment's frames, inserted from memory
+        # The active segment's frames, past their headers: the insert is one C-level join of them,
+        # not a Python pass over thousands of frames holding the GIL while the loop waits.
+        self.frames: list[memoryview] = []
         self.buffered_rows = 0
-        self._sealed: dict[str, tuple[list[bytes], int]] = {}  # segment name → frames, rows
+        self._sealed: dict[str, tuple[list[memoryview], int]] = {}  # segment name → frames, rows
         self._failed: set[str] = set()
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -68,7 +70,7 @@ class EventWriter:
         except OSError as exc:
             self.metrics.spool_bytes = self.spool.bytes
             raise SpoolFull(f"the event spool cannot take more events ({exc.strerror}); retry later") from None
-        self.frames.append(frame)
+        self.frames.append(frame_values(frame))
         self.buffered_rows += len(rows)
         self.metrics.events_accepted += len(rows)
         self.metrics.buffered = self.buffered_rows
@@ -145,7 +147,7 @@ class EventWriter:
             started = time.perf_counter()
             try:
                 if rows:
-                    values = b"".join([frame_values(frame) for frame in frames])
+                    values = b"".join(frames)
                     self.store.insert_msgpack(EVENTS_TABLE, EVENT_COLUMNS, values, dedupe_token=name, background=True)
             except StoreError as exc:
                 self._mark_spooled(name, rows)
@@ -170,9 +172,9 @@ class EventWriter:
             self.metrics.events_spooled += rows
 
 
-def _frames_on_disk(path: Path) -> tuple[list[bytes], int]:
+def _frames_on_disk(path: Path) -> tuple[list[memoryview], int]:
     """A segment read back from disk as one frame of rows of the events table's width."""
     rows: list[Row] = read_segment(path)
     if any(len(row) != len(EVENT_COLUMNS) for row in rows):
         raise CorruptSegment(f"{path.name}: rows are not the {len(EVENT_COLUMNS)} columns of {EVENTS_TABLE}")
-    return ([encode_frame(rows)] if rows else []), len(rows)
+    return ([frame_values(encode_frame(rows))] if rows else []), len(rows)
