@@ -89,7 +89,7 @@ def test_the_pixel_gets_the_same_answer_on_both_paths(servers: dict[str, LiveSer
     params = {"site_id": site_id, "type": "pageview", "url": "https://shop.example/r/a"}
     fast, asgi = (answer(servers[p], "GET", "/p.gif", params=params) for p in servers)
     assert fast[0] == asgi[0] == 200
-    assert fast == asgi or (fast[1] == asgi[1] and fast[2] == asgi[2])
+    assert fast == asgi
     assert fast[2].startswith(b"GIF89a")
     missing = [answer(servers[p], "GET", "/p.gif", params={"type": "pageview"}) for p in servers]
     assert missing[0] == missing[1]
@@ -110,7 +110,7 @@ def test_a_rate_limited_client_gets_the_same_429(store: Store, site_id: str, tmp
         finally:
             server.stop()
         answers.append(statuses[-1])
-        assert [s[0] for s in statuses][-1] == 429
+        assert statuses[-1][0] == 429
     assert answers[0][1] == answers[1][1]  # Retry-After included
     assert "retry-after" in answers[0][1]["headers"]
     assert json.loads(answers[0][2]) == json.loads(answers[1][2])
