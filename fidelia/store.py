@@ -261,7 +261,7 @@ class Store:
 
     def release_memory(self) -> None:
         """Embedded: hand the pages the engine's allocator freed back to the system. Its jemalloc
-        keeps freed pages for seconds (dirty_decay_ms 5000, no background thread), so the few
+        keeps freed pages for seconds (dirty_decay_ms 5000, purged gradually over that time), so the few
         hundred MiB a large query used stayed resident while polars and DuckDB, which have
         allocators of their own, worked on its result. A server's memory is its own: no-op there."""
         if self.embedded:
