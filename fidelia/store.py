@@ -12,7 +12,7 @@ import fcntl
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 LOCK_HINT = "Cannot lock file"
+ARROW_BATCH_ROWS = 8192  # rows per record batch of an insert (ClickHouse squashes them into its blocks)
 # Embedded, ClickHouse's threads share the process and its cores with the event loop that answers
 # the collector's requests. Its merges and the collector's background inserts run at this nice
 # value (lower priority: positive values need no privilege), so on a busy machine the requests
@@ -52,6 +53,38 @@ def split_statements(text: str) -> list[str]:
     """Split a migration file on `;` once `--` comments are gone (migrations hold no `;` in strings)."""
     lines = [line.split("--", 1)[0] if not line.lstrip().startswith("--") else "" for line in text.splitlines()]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def arrow_stream(table: pa.Table) -> Generator[bytes, None, None]:
+    """`table` as ClickHouse `ArrowStream` input, one record batch of up to ARROW_BATCH_ROWS rows
+    at a time. clickhouse-connect's insert_arrow built the whole IPC file in memory (in a buffer
+    grown by doubling) and copied it into a bytes object again before writing it out: ~2.5x the
+    table on top of it, for each bucket of profiles."""
+    chunks: list[bytes] = []
+    sink = pa.PythonFile(_ChunkSink(chunks), mode="w")
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=ARROW_BATCH_ROWS):
+            writer.write_batch(batch)
+            yield b"".join(chunks)
+            chunks.clear()
+    yield b"".join(chunks)
+
+
+class _ChunkSink:
+    """The write end pyarrow's stream writer fills: what it wrote since the last chunk."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks, self.closed = chunks, False
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def migration_files() -> list[tuple[int, str, Path]]:
@@ -221,9 +254,18 @@ class Store:
         `background` (the collector's writer): embedded, the insert's own threads run at
         BACKGROUND_NICE, behind the event loop (the calling thread gets its priority back after)."""
         try:
-            self.client.insert_arrow(table, data, settings=self._write_settings(dedupe_token, background))
+            self.client.raw_insert(table, data.schema.names, arrow_stream(data),
+                                   settings=self._write_settings(dedupe_token, background), fmt="ArrowStream")
         except ClickHouseError as exc:
             raise self._explain(exc) from None
+
+    def release_memory(self) -> None:
+        """Embedded: hand the pages the engine's allocator freed back to the system. Its jemalloc
+        keeps freed pages for seconds (dirty_decay_ms 5000, purged gradually over that time), so the few
+        hundred MiB a large query used stayed resident while polars and DuckDB, which have
+        allocators of their own, worked on its result. A server's memory is its own: no-op there."""
+        if self.embedded:
+            self.command("engine_release_memory")
 
     def insert_msgpack(self, table: str, columns: Sequence[str], values: bytes, dedupe_token: str | None = None,
                        background: bool = False) -> None:

@@ -67,10 +67,7 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
     # One version for every bucket, at the store's millisecond precision: the stale queries
     # compare stored versions with it.
     updated_at = updated_at.replace(microsecond=updated_at.microsecond // 1000 * 1000)
-    inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
-                     visits=pl.DataFrame())
-    value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings, prior_value)
-    persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect().lazy()
+    persons, value = person_numbers(store, settings, scope, value_settings, prior_value)
     log_memory(log, "persons and customer value")
     produced_customers: list[pl.Series] = []
     visitors_total = customers_total = 0
@@ -78,10 +75,14 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
                         bucket_memory_mib=settings.profiles_snapshot_memory_mib) as snapshot:
         visits, carried = pl.DataFrame(), pl.DataFrame()
         spread = frame(store, "profiles/straddling_customers", site_id=scope.site_id, as_of=scope.as_of)
+        store.release_memory()
         log_memory(log, "snapshot copy")
         for number, bucket in enumerate(plan, 1):
             visits = extract_visits(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
                                     bucket=bucket, with_stored=True)
+            # The extract's working memory, freed by the engine but kept by its allocator, would
+            # otherwise sit under the modelling and the writes of the bucket (Store.release_memory).
+            store.release_memory()
             log_memory(log, f"bucket {number}/{len(plan)} extract")
             later = straddling_customers(spread, bucket)
             visitors, customers, carried = model_bucket(visits, carried, later, persons, scope, updated_at,
@@ -105,6 +106,19 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
         log_memory(log, "recommender")
         snapshot.publish(model)
     return visitors_total, customers_total, value
+
+
+def person_numbers(store: Store, settings: Settings, scope: Scope, value_settings: ValueSettings,
+                   prior_value: ValueModel | None) -> tuple[pl.LazyFrame, CustomerValue]:
+    """Every person's loyalty numbers and the site's customer value, for all the buckets. The
+    orders and feedback they come from are dropped here: kept for the whole run, they grew with
+    the shop (26 MB of orders at 5M visitors), and so did the value scores."""
+    inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
+                     visits=pl.DataFrame())
+    store.release_memory()
+    value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings, prior_value)
+    persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect()
+    return persons.lazy(), CustomerValue(value.model)  # the scores are in `persons` now
 
 
 def straddling_customers(spread: pl.DataFrame, bucket: Bucket) -> pl.Series:
@@ -150,6 +164,7 @@ def detached(frame: pl.DataFrame) -> pl.DataFrame:
 def write_bucket(store: Store, snapshot: SnapshotWriter, visitors: pl.DataFrame, customers: pl.DataFrame,
                  full: bool, stage: str) -> None:
     insert_profiles(store, visitors, customers)
+    store.release_memory()  # the insert's working memory: ~7x the rows' Arrow size
     log_memory(log, f"{stage} clickhouse insert")
     snapshot.add(visitors, customers, full)
 

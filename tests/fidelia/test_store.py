@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from collector.enrich import rows_to_arrow
-from fidelia.store import BACKGROUND_NICE, Store, migration_files, split_statements
+from fidelia.store import ARROW_BATCH_ROWS, BACKGROUND_NICE, Store, migration_files, split_statements
 from tests.conftest import count_events
 
 # ../shared/DESIGN.md, "Events table": analysts query these names directly.
@@ -109,3 +109,17 @@ def test_background_insert_lands_once_per_token(store: Store) -> None:
     for _ in range(2):
         store.insert_arrow("events", rows_to_arrow(rows), dedupe_token=token, background=True)
     assert count_events(store, site_id) == 3
+
+
+def test_arrow_insert_in_several_batches_lands_once_per_token(store: Store) -> None:
+    # More rows than one record batch of the stream (ARROW_BATCH_ROWS): the engine squashes the
+    # batches into one block, so the token still covers the whole insert.
+    site_id = "ab" + os.urandom(4).hex()
+    count = 2 * ARROW_BATCH_ROWS + 7
+    rows = [(os.urandom(16), 1_763_791_200_000 + i, 1_763_791_200_000, site_id, f"v{i}", "s", "", "pageview", "", "",
+             "", "", "", "", "", "", None, None, "", None, "", "", None, None, "", "", "", 0, "implied", "")
+            for i in range(count)]
+    for _ in range(2):
+        store.insert_arrow("events", rows_to_arrow(rows), dedupe_token="ab-" + site_id)
+    store.release_memory()  # embedded: the engine's freed pages go back; its data stays
+    assert count_events(store, site_id) == count
