@@ -123,11 +123,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--paced-seconds", type=int, default=10)
     parser.add_argument("--paced-rounds", type=int, default=3, help="paced runs per rate and server")
+    parser.add_argument("--tick-ms", type=float, default=1.0,
+                        help="the C pacer's send tick: requests due within one go out together (pacer.c)")
     parser.add_argument("--load", type=float, default=0.7, help="paced rate as a share of the maximum")
     parser.add_argument("--rate", type=float, action="append", default=[],
                         help="also pace at this fixed rate in req/s (repeatable): what a loaded machine sustains")
     args = parser.parse_args()
-    if min(args.rounds, args.seconds, args.connections, args.paced_seconds, args.paced_rounds,
+    if min(args.rounds, args.seconds, args.connections, args.paced_seconds, args.paced_rounds, args.tick_ms,
            *args.rate) <= 0 or not 0 < args.load <= 1:
         parser.error("counts must be above 0 and --load in (0, 1]")
     with tempfile.TemporaryDirectory(prefix="fidelia-collector-bench-") as tmp:
@@ -180,7 +182,8 @@ def rounds(args: argparse.Namespace, fidelia: tuple[int, int], bare: tuple[int, 
 
 
 def pacer_command() -> list[str]:
-    """var/pacer, (re)built from loadtests/pacer.c when it is older; the Python pacer without a C compiler."""
+    """[var/pacer], (re)built from loadtests/pacer.c when it is older; the Python pacer's command without a C
+    compiler."""
     source = Path(__file__).with_name("pacer.c")
     binary = Path("var/pacer")
     compiler = shutil.which("cc") or shutil.which("gcc")
@@ -195,7 +198,8 @@ def pacer_command() -> list[str]:
 
 
 def pace(args: argparse.Namespace, pacer: list[str], port: int, data: Path, rate: float) -> dict:
-    out = subprocess.run([*pacer, "--port", str(port), "--rate", str(round(rate)), "--seconds",
+    tick = [f"--tick-ms={args.tick_ms}"] if len(pacer) == 1 else []
+    out = subprocess.run([*pacer, *tick, "--port", str(port), "--rate", str(round(rate)), "--seconds",
                           str(args.paced_seconds), "--body-file", str(data / "bodies.jsonl"),
                           *[f"--user-agent={ua}" for ua in USER_AGENTS]],
                          capture_output=True, text=True, check=True).stdout
@@ -248,8 +252,9 @@ def report(args: argparse.Namespace, pacer: list[str], ours: list[dict], theirs:
     summary = []
     for i, (paced, paced_bare) in enumerate(paced_runs):
         share = f"{args.load:.0%} of the collector's maximum" if i == 0 else "fixed rate"
+        by = f"var/pacer, {args.tick_ms:g} ms tick" if len(pacer) == 1 else "loadtests.pacer"
         print(f"paced at {paced[0]['target_rate']:.0f} req/s ({share}), {args.paced_rounds} x {args.paced_seconds} s "
-              f"by {Path(pacer[-1]).name}, latency from the scheduled send time, median of the rounds:")
+              f"by {by}, latency from the scheduled send time, median of the rounds:")
         medians = {}
         for label, runs in (("POST /collect (fidelia)", paced), ("bare Starlette 204", paced_bare)):
             m = {k: statistics.median(r[k] for r in runs) for k in ("rate", "p50_ms", "p99_ms", "max_ms")}
