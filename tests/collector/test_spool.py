@@ -135,7 +135,7 @@ def test_a_flush_of_many_batches_stores_every_event_once(store, site_id: str, tm
         with server.client() as client:
             for _ in range(batches):
                 assert client.post("/collect", json=pageviews(site_id, 50)).status_code == 204
-        assert len(server.services.writer.frames) == batches
+        assert server.services.writer.frames == batches
         assert server.services.writer.buffered_rows == batches * 50
         assert server.flush()
     finally:
