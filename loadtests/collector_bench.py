@@ -10,7 +10,7 @@ worker each. Then:
    (goal >= 0.6).
 2. The open-loop pacer at 70% of the collector's median maximum, A B A B again: p50/p99 counted
    from each request's scheduled time, median over the rounds (goal: p99 < 20 ms). The pacer is
-   `loadtests/pacer.c`, built into var/pacer with the C compiler (a tenth of the Python
+   `loadtests/pacer.c`, built into var/pacer with the C compiler (a third of the Python
    pacer's CPU, which the server would otherwise not have); without a C compiler it falls back
    to `loadtests/pacer.py` and says so.
 3. SIGTERM (the server flushes), reopen the store, count the site's rows: they must equal the
@@ -185,7 +185,7 @@ def pacer_command() -> list[str]:
     """[var/pacer], (re)built from loadtests/pacer.c when it is older; the Python pacer's command without a C
     compiler."""
     source = Path(__file__).with_name("pacer.c")
-    binary = Path("var/pacer")
+    binary = Path(__file__).resolve().parents[1] / "var" / "pacer"
     compiler = shutil.which("cc") or shutil.which("gcc")
     if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
         return [str(binary)]
