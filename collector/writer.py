@@ -1,14 +1,15 @@
 """The batching writer: accepted events → spool segment → ClickHouse, off the request path.
 
 `accept()` runs on the request path: one append to the active spool segment, whose frame's
-values it also copies into one in-memory buffer; no store I/O. One background task flushes by size or interval: it seals
-the active segment and inserts every sealed segment, oldest first, in a worker thread. The
-insert is the frames' bytes as ClickHouse `MsgPack` (collector/spool.py): building Arrow from
-Python rows held the GIL ~2 µs a row, a fifth of the event loop's time at full load and its
-p99 stalls; ClickHouse parses the bytes in C++ without it. A failed insert
-leaves its segment on disk and the task backs off (doubling up to FIDELIA_RETRY_MAX_SECONDS)
-before replaying; segments left by an earlier run are replayed at start. Shutdown seals and
-flushes once more; what still cannot be inserted waits on disk for the next start.
+values it also copies into one in-memory buffer; no store I/O. One background task flushes by
+size or interval: it seals the active segment and inserts every sealed segment, oldest first,
+in a worker thread. The insert is the frames' bytes as ClickHouse `MsgPack`
+(collector/spool.py): building Arrow from Python rows held the GIL ~2 µs a row, a fifth of the
+event loop's time at full load and its p99 stalls; ClickHouse parses the bytes in C++ without
+it. A failed insert leaves its segment on disk and the task backs off (doubling up to
+FIDELIA_RETRY_MAX_SECONDS) before replaying; segments left by an earlier run are replayed at
+start. Shutdown seals and flushes once more; what still cannot be inserted waits on disk for
+the next start.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ class EventWriter:
         # waits. One bytearray, not a list of frames: a list of memoryviews put two objects a
         # request in the garbage collector's oldest generation, whose full passes grew with them.
         self.values = bytearray()
-        self.frames = 0
         self.buffered_rows = 0
         self._sealed: dict[str, tuple[bytearray, int]] = {}  # segment name → values, rows
         self._failed: set[str] = set()
@@ -74,7 +74,6 @@ class EventWriter:
             self.metrics.spool_bytes = self.spool.bytes
             raise SpoolFull(f"the event spool cannot take more events ({exc.strerror}); retry later") from None
         self.values += frame_values(frame)
-        self.frames += 1
         self.buffered_rows += len(rows)
         self.metrics.events_accepted += len(rows)
         self.metrics.buffered = self.buffered_rows
@@ -132,7 +131,6 @@ class EventWriter:
             self.active.path.unlink(missing_ok=True)
         self.active = None
         self.values = bytearray()
-        self.frames = 0
         self.buffered_rows = 0
         self.metrics.buffered = 0
 

@@ -135,8 +135,12 @@ def test_a_flush_of_many_batches_stores_every_event_once(store, site_id: str, tm
         with server.client() as client:
             for _ in range(batches):
                 assert client.post("/collect", json=pageviews(site_id, 50)).status_code == 204
-        assert server.services.writer.frames == batches
-        assert server.services.writer.buffered_rows == batches * 50
+        writer = server.services.writer
+        assert writer.active is not None
+        on_disk = read_segment(writer.active.path)
+        assert len(on_disk) == writer.buffered_rows == batches * 50
+        # The buffer the insert will send is every batch's frame values back to back: the rows on disk.
+        assert bytes(writer.values) == bytes(frame_values(encode_frame(on_disk)))
         assert server.flush()
     finally:
         server.stop()
