@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 # Measurements recorded in docs/PERFORMANCE.md (about an hour: buckets_bench simulates 5M visitors, 64M events).
-bench: $(STAMP) var/pacer
+bench: $(STAMP)
 	$(BIN)/python -m loadtests.collector_bench --rounds 3 --seconds 8 --rate 2000
 	$(BIN)/python -m loadtests.api_bench --rounds 3 --seconds 6
 	$(BIN)/python -m loadtests.quality_eval --visitors 20000 --days 60 --seed 1
@@ -37,11 +37,6 @@ bench: $(STAMP) var/pacer
 	$(BIN)/python -m loadtests.value_backtest --visitors 20000 --days 150 --holdout 30 --seed 1
 	$(BIN)/python -m loadtests.collector_core_bench --seconds 20 --concurrency 32 --batch 5
 	$(BIN)/python -m loadtests.buckets_bench --step 1000000 --steps 5 --buckets auto --single-up-to 2000000
-
-# The open-loop pacer collector_bench uses (loadtests/pacer.c; the Python one if there is no cc).
-var/pacer: loadtests/pacer.c
-	mkdir -p var
-	$(CC) -O2 -o $@ $< -lm
 
 # Locust headless against a local server on a fresh embedded store (127.0.0.1 only, bounded
 # time); HTML and CSV report in var/loadtest/. `make loadtest USERS=50 SPAWN=10 DURATION=30s`.
