@@ -44,11 +44,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from fidelia.app import build_app
+    from fidelia.cpus import CpuPlacement
     from fidelia.server import uvicorn_config
 
     app = build_app(settings, demo=args.demo)
     if settings.stop_with_parent:
         stop_with_parent()
+    placement = CpuPlacement.plan(settings.loop_cpu, app.state.services.store.embedded)
+    if placement is not None:  # uvicorn runs the event loop in this thread
+        placement.keep()
     uvicorn.Server(uvicorn_config(app, args.host, args.port, settings.log_level)).run()
     return 0
 

@@ -52,6 +52,14 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+def _cpu_or_auto(raw: str) -> str:
+    """`auto`, `off`, or the number of a CPU."""
+    value = raw.strip().lower()
+    if value in ("auto", "off") or value.isdigit():
+        return value
+    raise ValueError("must be auto, off or a CPU number (0, 1, ...)")
+
+
 def _share(raw: str) -> float:
     value = float(raw)
     if not 0 <= value <= 1:
@@ -199,6 +207,11 @@ SPECS: tuple[SettingSpec, ...] = (
                 "`fidelia serve` answers plain `/collect` and `/p.gif` requests inside uvicorn's HTTP protocol, "
                 "without the ASGI cycle (same checks, cookies and errors; about twice the throughput, see "
                 "docs/PERFORMANCE.md). false: every request goes through ASGI and Starlette."),
+    SettingSpec("loop_cpu", "auto", _cpu_or_auto,
+                "Embedded store only: `fidelia serve` keeps its event loop on this CPU and every other thread "
+                "(ClickHouse's inserts and merges) on the others, so they never delay an answer "
+                "(docs/PERFORMANCE.md). `auto`: the last CPU the process may use; `off`: no placement. "
+                "Nothing is done on a one-CPU machine."),
     SettingSpec("stop_with_parent", "true", _bool,
                 "`fidelia serve` shuts down (flushing, as on SIGTERM) when the process that started it dies, "
                 "rather than hold the embedded store as an orphan. Set false to run it detached "
@@ -266,6 +279,7 @@ class Settings:
     cookie_secure: str
     trust_proxy: bool
     collector_fast_path: bool
+    loop_cpu: str  # auto, off or a CPU number
     stop_with_parent: bool
     api_keys: str
     secret_key: str

@@ -3,6 +3,7 @@ a held store and a bad setting instead of failing with a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -139,3 +140,65 @@ def _alive(pid: int) -> bool:
     # A zombie (exited, not yet reaped by init) counts as gone.
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+MULTI_CPU = pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _: set())(0)) < 2,
+                               reason="the event loop's CPU is only kept apart on Linux with 2 CPUs or more")
+
+
+def thread_cpus(pid: int) -> dict[int, set[int]]:
+    return {int(tid): os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+@MULTI_CPU
+def test_serve_keeps_the_event_loop_on_a_cpu_of_its_own(served) -> None:
+    proc, base, _ = served
+    loop_cpu = max(os.sched_getaffinity(0))
+    # Traffic makes the writer start its insert thread and ClickHouse its insert and merge threads.
+    with httpx.Client(base_url=base, headers={"User-Agent": FIREFOX}) as client:
+        for i in range(5):
+            client.post("/collect", json={"site_id": "demo", "events": [{"type": "pageview",
+                                                                          "url": f"https://shop.example/{i}"}]})
+    time.sleep(2.5)  # past two re-placements (fidelia/cpus.py PLACE_EVERY)
+    cpus = thread_cpus(proc.pid)
+    assert cpus.pop(proc.pid) == {loop_cpu}  # uvicorn's loop runs in the main thread
+    assert len(cpus) > 5  # ClickHouse's pools, the writer's worker, the placement thread
+    assert all(loop_cpu not in c and c for c in cpus.values()), cpus
+
+
+@MULTI_CPU
+def test_a_thread_started_later_from_the_loop_is_moved_off_its_cpu() -> None:
+    """Threads inherit their creator's CPUs: one the loop starts after a pass is on the loop's
+    CPU until the next pass moves it (run in a child process: placing would pin pytest)."""
+    script = """
+import json, os, threading
+from fidelia.cpus import CpuPlacement
+placement = CpuPlacement.plan("auto", embedded=True)
+stop = threading.Event()
+early = threading.Thread(target=stop.wait); early.start()
+placement.apply()
+late = threading.Thread(target=stop.wait); late.start()
+before = os.sched_getaffinity(late.native_id)
+moved = placement.apply()
+print(json.dumps({"loop": sorted(os.sched_getaffinity(0)), "early": sorted(os.sched_getaffinity(early.native_id)),
+                  "late_before": sorted(before), "late_after": sorted(os.sched_getaffinity(late.native_id)),
+                  "moved": moved, "plan_server": CpuPlacement.plan("auto", embedded=False) is None,
+                  "plan_off": CpuPlacement.plan("off", embedded=True) is None}))
+stop.set()
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(out.stdout)
+    allowed = os.sched_getaffinity(0)
+    loop_cpu = max(allowed)
+    assert seen["loop"] == [loop_cpu]
+    assert seen["early"] == seen["late_after"] == sorted(allowed - {loop_cpu})
+    assert seen["late_before"] == [loop_cpu] and seen["moved"] == 1
+    assert seen["plan_server"] and seen["plan_off"]
+
+
+def test_a_bad_loop_cpu_setting_is_refused_with_the_choices() -> None:
+    out = subprocess.run([*FIDELIA, "serve"], env={**os.environ, "FIDELIA_LOOP_CPU": "first"},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "FIDELIA_LOOP_CPU='first'" in out.stderr and "auto, off or a CPU number" in out.stderr
+    assert "Traceback" not in out.stderr
