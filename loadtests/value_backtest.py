@@ -29,7 +29,7 @@ import polars as pl
 
 from fidelia.store import Store
 from loadtests.value_sim import simulate_orders
-from profiles.extract import frame
+from profiles.extract import WHOLE_SITE, frame
 from profiles.value import (
     BGNBD,
     GammaGamma,
@@ -80,7 +80,7 @@ def simulator_backtest(visitors: int, days: int, holdout: int, seed: int) -> dic
         store = Store(dsn)
         try:
             fitted = stored_model(store, SITE)
-            orders = frame(store, "profiles/orders", site_id=SITE, as_of=datetime.now(UTC))
+            orders = frame(store, "profiles/orders", site_id=SITE, as_of=datetime.now(UTC), **WHOLE_SITE.params())
         finally:
             store.close()
     if fitted is None or fitted.bgnbd is None:

@@ -9,13 +9,16 @@ that reads only its own granules of the events (visitor_id follows site_id in th
 and one modelling step in polars, written out before the next is read: the visit-level memory
 follows the bucket, not the population, and so does the time of each bucket.
 
-What stays whole is per person and small next to the events: the orders and feedback that
-give the loyalty numbers (RFM ranks people against the whole site, so they are scored once, and
-customer value is fitted once on every buyer),
-and the products' first sighting. The recommender's co-visited pairs are counted bucket by
-bucket too (recommender/train.py): grouped by visit over the whole window, they grew with the
-shop. Customers with orders but no visit in any bucket (imported history only) are written
-after the last bucket. Profiles the run no longer produces get
+The person-level numbers are bucketed too (profiles/persons.py): each bucket's orders and
+feedback are read for its own people only (its visitors, and every device of their
+customers: sql/migrations/0007_profile_people.sql) and scored against the whole site's RFM cut
+points and customer value model, both taken once from small summaries the store computes.
+What stays whole is per product (the products' first sighting) or per score (the cut points,
+the model's parameters): nothing grows with the people. The recommender's co-visited pairs are
+counted bucket by bucket too (recommender/train.py): grouped by visit over the whole window,
+they grew with the shop. Customers with orders but no device (imported history only) are
+written after the last bucket, in chunks of their ids cut like the buckets
+(sql/profiles/deviceless_bounds.sql). Profiles the run no longer produces get
 tombstones found by one query on the run's version (`updated_at`), not by holding every id.
 The result is the single pass's, row for row (tests/profiles/test_buckets_properties.py).
 """
@@ -25,22 +28,26 @@ from __future__ import annotations
 import io
 import logging
 from datetime import datetime
+from functools import partial
 from itertools import pairwise
+from typing import Any
 
 import polars as pl
 
 from fidelia.settings import Settings
 from fidelia.store import Store
-from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, person_key, to_millis
-from profiles.extract import Bucket, Scope, extract, extract_visits, frame
+from profiles.build import build_customer_profiles, build_visitor_profiles, to_millis
+from profiles.extract import Bucket, People, Scope, extract_people, extract_visits, frame
 from profiles.load import insert_profiles, insert_tombstones
 from profiles.memory import log_memory
+from profiles.persons import SiteNumbers, person_numbers, site_numbers
 from profiles.snapshot import SnapshotWriter
-from profiles.value import CustomerValue, ValueModel, ValueSettings, customer_value
+from profiles.value import CustomerValue, ValueModel, ValueSettings
 from recommender.train import train
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 20_000  # visitor ids sampled to place the cuts: buckets within a few % of each other
+BUCKET, DEVICELESS = 1, 2  # the parts of sql/migrations/0007_profile_people.sql
 
 
 def plan_buckets(store: Store, settings: Settings, site_id: str, as_of: datetime) -> list[Bucket]:
@@ -50,12 +57,31 @@ def plan_buckets(store: Store, settings: Settings, site_id: str, as_of: datetime
     if settings.profiles_buckets == 1:
         return [Bucket()]
     sample = store.query("profiles/bucket_bounds", site_id=site_id, as_of=as_of, sample_size=SAMPLE_SIZE)
-    if not sample:
-        return [Bucket()]
-    wanted = settings.profiles_buckets or -(-sample[0][0] // settings.profiles_bucket_visitors)
+    return cut_sample(sample, settings.profiles_buckets or ceil_div(sample[0][0] if sample else 0,
+                                                                    settings.profiles_bucket_visitors))
+
+
+def cut_sample(sample: list[tuple[Any, ...]], wanted: int) -> list[Bucket]:
+    """`wanted` ranges of ids (fewer if the sample is smaller) at evenly spaced ids of `sample`
+    (rows of: the estimated total, an id; sorted by id), the first and last open-ended."""
     count = max(1, min(wanted, len(sample)))
     edges = ["", *(sample[k * len(sample) // count][1] for k in range(1, count)), ""]
     return [Bucket(lo, hi) for lo, hi in pairwise(edges)]
+
+
+def ceil_div(total: int, per: int) -> int:
+    return -(-total // per)
+
+
+def deviceless_chunks(store: Store, settings: Settings, scope: Scope) -> list[People]:
+    """The customers without a device, in ranges of their ids of about FIDELIA_PROFILES_BUCKET_VISITORS
+    each; none when there are none."""
+    sample = store.query("profiles/deviceless_bounds", site_id=scope.site_id, as_of=scope.as_of,
+                         sample_size=SAMPLE_SIZE)
+    if not sample:
+        return []
+    chunks = cut_sample(sample, ceil_div(sample[0][0], settings.profiles_bucket_visitors))
+    return [People(DEVICELESS, chunk.lo, chunk.hi) for chunk in chunks]
 
 
 def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: list[Bucket], updated_at: datetime,
@@ -67,9 +93,10 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
     # One version for every bucket, at the store's millisecond precision: the stale queries
     # compare stored versions with it.
     updated_at = updated_at.replace(microsecond=updated_at.microsecond // 1000 * 1000)
-    persons, value = person_numbers(store, settings, scope, value_settings, prior_value)
-    log_memory(log, "persons and customer value")
-    produced_customers: list[pl.Series] = []
+    site = site_numbers(store, scope, value_settings, prior_value)
+    numbers = partial(bucket_persons, store, settings, scope, site, value_settings)
+    store.release_memory()
+    log_memory(log, "site numbers")
     visitors_total = customers_total = 0
     with SnapshotWriter(settings.snapshot_path, scope.site_id,
                         bucket_memory_mib=settings.profiles_snapshot_memory_mib) as snapshot:
@@ -83,42 +110,35 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
             # The extract's working memory, freed by the engine but kept by its allocator, would
             # otherwise sit under the modelling and the writes of the bucket (Store.release_memory).
             store.release_memory()
+            persons = numbers(People(BUCKET, bucket.lo, bucket.hi))
             log_memory(log, f"bucket {number}/{len(plan)} extract")
             later = straddling_customers(spread, bucket)
             visitors, customers, carried = model_bucket(visits, carried, later, persons, scope, updated_at,
                                                         settings.interest_half_life_days)
             log_memory(log, f"bucket {number}/{len(plan)} model")
             write_bucket(store, snapshot, visitors, customers, full=scope.full, stage=f"bucket {number}/{len(plan)}")
-            produced_customers.append(customers["customer_id"])
             visitors_total, customers_total = visitors_total + visitors.height, customers_total + customers.height
-        # Customers no bucket saw (orders, no visits): their profile comes from the orders alone.
-        seen = pl.concat(produced_customers) if produced_customers else pl.Series("customer_id", [], pl.String)
-        leftover = persons.filter(~pl.col("person").is_in(("c:" + seen).implode()))
-        customers = to_millis(build_customer_profiles(visits.clear().lazy(), leftover, scope.site_id, scope.as_of,
-                                                      updated_at, settings.interest_half_life_days).collect())
-        write_bucket(store, snapshot, to_millis(build_visitor_profiles(
-            visits.clear().lazy(), persons, scope.site_id, scope.as_of, updated_at).collect()), customers,
-            full=scope.full, stage="customers without visits")
-        customers_total += customers.height
+        # Customers no bucket holds (orders, no device): their profile comes from their orders alone.
+        for chunk in deviceless_chunks(store, settings, scope):
+            visitors, customers, _ = model_bucket(visits.clear(), carried, pl.Series("customer_id", [], pl.String),
+                                                  numbers(chunk), scope, updated_at, settings.interest_half_life_days)
+            write_bucket(store, snapshot, visitors, customers, full=scope.full, stage="customers without a device")
+            customers_total += customers.height
         bury_stale(store, scope, updated_at)
         log_memory(log, "tombstones")
         model = train(store, scope.site_id, train_as_of, plan)
         log_memory(log, "recommender")
         snapshot.publish(model)
-    return visitors_total, customers_total, value
+    return visitors_total, customers_total, CustomerValue(site.value)
 
 
-def person_numbers(store: Store, settings: Settings, scope: Scope, value_settings: ValueSettings,
-                   prior_value: ValueModel | None) -> tuple[pl.LazyFrame, CustomerValue]:
-    """Every person's loyalty numbers and the site's customer value, for all the buckets. The
-    orders and feedback they come from are dropped here: kept for the whole run, they grew with
-    the shop (26 MB of orders at 5M visitors), and so did the value scores."""
-    inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days,
-                     visits=pl.DataFrame())
+def bucket_persons(store: Store, settings: Settings, scope: Scope, site: SiteNumbers, value_settings: ValueSettings,
+                   people: People) -> pl.DataFrame:
+    """The loyalty numbers of `people`, against the whole site's cut points and value model.
+    Their orders and feedback are dropped here: only the numbers go on to the modelling."""
+    inputs = extract_people(store, scope, people, site.product_first_seen, pl.DataFrame())
     store.release_memory()
-    value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings, prior_value)
-    persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect()
-    return persons.lazy(), CustomerValue(value.model)  # the scores are in `persons` now
+    return person_numbers(inputs, site, scope.as_of, settings.attrition_days, value_settings)
 
 
 def straddling_customers(spread: pl.DataFrame, bucket: Bucket) -> pl.Series:
@@ -129,23 +149,20 @@ def straddling_customers(spread: pl.DataFrame, bucket: Bucket) -> pl.Series:
     return spread.filter((pl.col("first_device") < bucket.hi) & (pl.col("last_device") >= bucket.hi))["customer_id"]
 
 
-def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, persons: pl.LazyFrame,
+def model_bucket(visits: pl.DataFrame, carried: pl.DataFrame, later: pl.Series, persons: pl.DataFrame,
                  scope: Scope, updated_at: datetime, half_life_days: float
                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """One bucket's visitor profiles, and the profiles of the customers whose last device is in
-    it (from their devices' visit rows `carried` from earlier buckets and this one's), against
-    the whole site's person numbers; returns them and the visit rows to carry on (the devices
-    of the customers in `later`)."""
+    it (from their devices' visit rows `carried` from earlier buckets and this one's), from the
+    numbers of the bucket's people (`persons`: its visitors and its customers); returns them and
+    the visit rows to carry on (the devices of the customers in `later`)."""
     pool = pl.concat([carried, visits], how="vertical_relaxed") if carried.height else visits
     waiting = detached(pool.filter(pl.col("customer_id").is_in(later.implode())))
     ready = pool.filter(~pl.col("customer_id").is_in(later.implode())).lazy()
-    keys = ready.select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
-    mine = persons.join(keys.unique(), on="person", how="semi")
-    # The bucket's own people only: joined whole, the site's persons were hashed in every bucket.
-    visitor_keys = visits.lazy().select(person_key(pl.col("customer_id"), pl.col("visitor_id")).alias("person"))
-    theirs = persons.join(visitor_keys.unique(), on="person", how="semi")
+    # A customer in `later` has a device in a later bucket: its profile is built there.
+    mine = persons.lazy().filter(~pl.col("person").is_in(("c:" + later).implode()))
     visitors, customers = pl.collect_all([
-        build_visitor_profiles(visits.lazy(), theirs, scope.site_id, scope.as_of, updated_at),
+        build_visitor_profiles(visits.lazy(), persons.lazy(), scope.site_id, scope.as_of, updated_at),
         build_customer_profiles(ready, mine, scope.site_id, scope.as_of, updated_at, half_life_days),
     ])
     return to_millis(visitors), to_millis(customers), waiting

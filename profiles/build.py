@@ -9,7 +9,7 @@ import polars as pl
 
 from profiles.interests import encode_json_list, merge_interests
 from profiles.lifecycle import loyalty, purchase_summary
-from profiles.rfm import score_rfm
+from profiles.rfm import RfmCuts, score_rfm
 
 LAST_VISITS = 5
 MAX_PURCHASED = 50
@@ -39,10 +39,11 @@ def person_key(customer: pl.Expr, visitor: pl.Expr) -> pl.Expr:
     return pl.when(customer != "").then(pl.lit("c:") + customer).otherwise(pl.lit("v:") + visitor)
 
 
-def build_persons(inputs: ProfileInputs, as_of: datetime, attrition_days: int,
+def build_persons(inputs: ProfileInputs, as_of: datetime, attrition_days: int, cuts: RfmCuts,
                   value: pl.LazyFrame | None = None) -> pl.LazyFrame:
-    """Loyalty numbers per person: purchases, RFM, stage, attrition, satisfaction, and the customer
-    value (`value`: person, p_alive, predicted_clv from profiles/value.py; empty when not fitted)."""
+    """Loyalty numbers per person: purchases, RFM (against the whole site's `cuts`), stage,
+    attrition, satisfaction, and the customer value (`value`: person, p_alive, predicted_clv from
+    profiles/value.py; empty when not fitted)."""
     summary = purchase_summary(inputs.orders, inputs.product_first_seen)
     persons = (
         summary.join(inputs.feedback, on="person", how="full", coalesce=True)
@@ -61,7 +62,8 @@ def build_persons(inputs: ProfileInputs, as_of: datetime, attrition_days: int,
         .with_columns(encode_json_list("purchased_products"))
     )
     persons = persons.join(purchased, on="person", how="left")
-    buyers = score_rfm(persons.filter(pl.col("orders") > 0)).select("person", "rfm_r", "rfm_f", "rfm_m", "rfm_segment")
+    buyers = (score_rfm(persons.filter(pl.col("orders") > 0), cuts)
+              .select("person", "rfm_r", "rfm_f", "rfm_m", "rfm_segment"))
     if value is None:
         value = pl.LazyFrame(schema={"person": pl.String, "p_alive": pl.Float64, "predicted_clv": pl.Float64})
     return (persons.join(buyers, on="person", how="left").with_columns(pl.col("rfm_segment").fill_null(""))

@@ -69,16 +69,30 @@ def extract_visits(store: Store, scope: Scope, session_gap_minutes: int, half_li
     return visits
 
 
-def extract(store: Store, scope: Scope, session_gap_minutes: int, half_life_days: float,
-            visits: pl.DataFrame | None = None) -> ProfileInputs:
-    """Everything one run models; `visits` stands in for the whole population's visit rows
-    (a bucketed run passes one bucket's, or none: the person-level inputs need no visits)."""
-    base = {"site_id": scope.site_id, "as_of": scope.as_of}
-    if visits is None:
-        visits = extract_visits(store, scope, session_gap_minutes, half_life_days)
+@dataclass(frozen=True)
+class People:
+    """Whose orders and feedback a query reads (sql/migrations/0007_profile_people.sql): the whole
+    site (part 0), the visitors of a bucket [lo, hi) with every device of their customers (1),
+    or the customers without a device whose ids are in [lo, hi) (2)."""
+
+    part: int = 0
+    lo: str = ""
+    hi: str = ""
+
+    def params(self) -> dict[str, Any]:
+        return {"part": self.part, "lo": self.lo, "hi": self.hi}
+
+
+WHOLE_SITE = People()
+
+
+def extract_people(store: Store, scope: Scope, people: People, product_first_seen: pl.DataFrame,
+                   visits: pl.DataFrame) -> ProfileInputs:
+    """The orders and feedback of `people`, beside `visits` (those of the run, of a bucket, or none)."""
+    base = {"site_id": scope.site_id, "as_of": scope.as_of, **people.params()}
     return ProfileInputs(
         visits=visits.lazy(),
         orders=frame(store, "profiles/orders", **base).lazy(),
         feedback=frame(store, "profiles/feedback", **base).lazy(),
-        product_first_seen=frame(store, "profiles/product_first_seen", **base).lazy(),
+        product_first_seen=product_first_seen.lazy(),
     )

@@ -25,7 +25,7 @@ import polars as pl
 from fidelia.settings import Settings
 from fidelia.store import Store
 from profiles.buckets import plan_buckets, rebuild_in_buckets
-from profiles.build import build_customer_profiles, build_persons, build_visitor_profiles, to_millis
+from profiles.build import build_customer_profiles, build_visitor_profiles, to_millis
 from profiles.changes import (
     RowChanges,
     forget_state,
@@ -36,15 +36,15 @@ from profiles.changes import (
     state_path,
     stored_visits,
 )
-from profiles.extract import Scope, extract
+from profiles.extract import WHOLE_SITE, Scope, extract_people, extract_visits
 from profiles.load import write_clickhouse
 from profiles.memory import log_memory
+from profiles.persons import person_numbers, site_numbers
 from profiles.snapshot import reading, write_snapshot
 from profiles.value import (
     CustomerValue,
     ValueModel,
     ValueSettings,
-    customer_value,
     record_value,
     refit_due,
     stored_model,
@@ -123,10 +123,12 @@ def compute_changes(store: Store, settings: Settings, scope: Scope, previous: pl
     everyone. Incremental (with the last run's fingerprints): the visitors with new events and
     the people whose numbers moved. Customer value is fitted once per site on every buyer, or
     scored with `prior_value`'s parameters."""
-    inputs = extract(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days)
-    value = customer_value(inputs.orders.select("person", "ts", "amount"), scope.as_of, value_settings(settings),
-                           prior_value)
-    persons = build_persons(inputs, scope.as_of, settings.attrition_days, value.scores.lazy()).collect()
+    site = site_numbers(store, scope, value_settings(settings), prior_value)
+    visits = extract_visits(store, scope, settings.session_timeout_minutes, settings.interest_half_life_days)
+    inputs = extract_people(store, scope, WHOLE_SITE, site.product_first_seen, visits)
+    store.release_memory()  # the extract's pages, kept by the engine's allocator, under the modelling
+    persons = person_numbers(inputs, site, scope.as_of, settings.attrition_days, value_settings(settings))
+    value = CustomerValue(site.value)
     if scope.full or previous is None:
         visitors, customers = assemble(inputs.visits, persons, scope, settings)
         return RowChanges(visitors, customers, gone_customers=[]), persons, value

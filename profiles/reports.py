@@ -18,7 +18,7 @@ import polars as pl
 
 from fidelia.errors import FideliaError
 from fidelia.store import Store
-from profiles.extract import frame
+from profiles.extract import WHOLE_SITE, frame
 from profiles.lifecycle import STAGES, attrition_rate, loyalty, purchase_summary
 from profiles.rfm import SEGMENTS
 from profiles.value import stored_model
@@ -272,7 +272,7 @@ def lifecycle(store: Store, p: ReportParams) -> Report:
     one person, not a prospect that vanished and a customer that appeared). Feedback (NPS,
     referrals) for both ends comes from one query.
     """
-    orders = frame(store, "profiles/orders", site_id=p.site_id, as_of=p.end)
+    orders = frame(store, "profiles/orders", site_id=p.site_id, as_of=p.end, **WHOLE_SITE.params())
     first_seen = frame(store, "profiles/product_first_seen", site_id=p.site_id, as_of=p.end).lazy()
     feedback = frame(store, "reports/lifecycle_feedback", site_id=p.site_id, start=p.start, to=p.end)
 

@@ -6,12 +6,17 @@
 Each is scored 1 (worst fifth of the site's customers) to 5 (best fifth) by rank; equal values
 share their average rank, so they share a score, and a value nobody can be compared with (a
 site's only customer, or everyone alike) sits in the middle, 3. Recency scores the *fewest*
-days highest. The segment comes from the recency score
+days highest. The ranks are taken once over the whole site, in the store
+(sql/profiles/rfm_cuts.sql), as the lowest value of each score: a score only grows with the
+value, so the cut points score any of the site's buyers, bucket by bucket, as their rank would.
+The segment comes from the recency score
 and the mean of the frequency and monetary scores (see SEGMENTS and docs/profiles.md).
 Prospects (no purchase) have no RFM.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -30,11 +35,31 @@ SEGMENTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
 )
 
 
-def quintile_score(column: str, higher_is_better: bool = True) -> pl.Expr:
-    """1–5 by rank among the rows: the best fifth gets 5; equal values get the same score."""
-    value = pl.col(column) if higher_is_better else -pl.col(column)
-    rank = value.rank(method="average")
-    return (1 + ((rank - 0.5) * 5 / pl.len()).floor()).clip(1, 5).cast(pl.UInt8)
+@dataclass(frozen=True)
+class RfmCuts:
+    """Per dimension (r, f, m), the lowest key of each score above 1, ascending: a buyer scores 1
+    plus the cut points their key reaches (the key is minus the days for recency)."""
+
+    r: tuple[float, ...] = ()
+    f: tuple[float, ...] = ()
+    m: tuple[float, ...] = ()
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[str, int, float]]) -> RfmCuts:
+        """From sql/profiles/rfm_cuts.sql's (dimension, score, lowest) rows. A score no value gets
+        (two buyers score 2 and 4) has the cut point of the next score that is given."""
+        cuts: dict[str, tuple[float, ...]] = {}
+        for dimension in ("r", "f", "m"):
+            lowest = {score: key for d, score, key in rows if d == dimension}
+            cuts[dimension] = tuple(min(key for score, key in lowest.items() if score >= k)
+                                    for k in range(2, 6) if any(score >= k for score in lowest))
+        return cls(**cuts)
+
+
+def cut_score(key: pl.Expr, cuts: tuple[float, ...]) -> pl.Expr:
+    """1 to 5: one plus the cut points `key` is at or above."""
+    reached = [(key >= cut).cast(pl.UInt8) for cut in cuts]
+    return pl.sum_horizontal(pl.lit(1, pl.UInt8), *reached).cast(pl.UInt8)
 
 
 def segment_of(r: pl.Expr, fm: pl.Expr) -> pl.Expr:
@@ -44,12 +69,13 @@ def segment_of(r: pl.Expr, fm: pl.Expr) -> pl.Expr:
     return expr
 
 
-def score_rfm(customers: pl.LazyFrame) -> pl.LazyFrame:
-    """Add rfm_r, rfm_f, rfm_m and rfm_segment to rows with recency_days, frequency, monetary (buyers only)."""
+def score_rfm(customers: pl.LazyFrame, cuts: RfmCuts) -> pl.LazyFrame:
+    """Add rfm_r, rfm_f, rfm_m and rfm_segment to rows with recency_days, frequency, monetary
+    (buyers of the site only: the cut points come from all of them)."""
     scored = customers.with_columns(
-        quintile_score("recency_days", higher_is_better=False).alias("rfm_r"),
-        quintile_score("frequency").alias("rfm_f"),
-        quintile_score("monetary").alias("rfm_m"),
+        cut_score(-pl.col("recency_days").cast(pl.Float64), cuts.r).alias("rfm_r"),
+        cut_score(pl.col("frequency").cast(pl.Float64), cuts.f).alias("rfm_f"),
+        cut_score(pl.col("monetary"), cuts.m).alias("rfm_m"),
     )
     fm = ((pl.col("rfm_f").cast(pl.Int16) + pl.col("rfm_m").cast(pl.Int16) + 1) // 2)
     return scored.with_columns(segment_of(pl.col("rfm_r").cast(pl.Int16), fm).alias("rfm_segment"))

@@ -26,7 +26,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import polars as pl
@@ -113,7 +113,7 @@ def empty_scores() -> pl.DataFrame:
 def value_summary(orders: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
     """One row per buyer: x (repeat purchase days), t_x (first to last purchase day, days),
     T (first purchase day to the rebuild date, days), m (mean spend per repeat purchase day)."""
-    as_of_day = (as_of.date() - date(1970, 1, 1)).days
+    as_of_day = epoch_day(as_of)
     days = (orders.group_by("person", pl.col("ts").dt.epoch("d").alias("day")).agg(pl.col("amount").sum())
             .with_columns(pl.col("day").min().over("person").alias("first_day")))
     return (
@@ -126,6 +126,11 @@ def value_summary(orders: pl.LazyFrame, as_of: datetime) -> pl.LazyFrame:
         .with_columns(pl.when(pl.col("x") > 0).then(pl.col("repeat_spend") / pl.col("x")).alias("m"))
         .drop("repeat_spend")
     )
+
+
+def epoch_day(as_of: datetime) -> int:
+    """The rebuild date as days since 1970 (the day T runs to)."""
+    return (as_of.date() - date(1970, 1, 1)).days
 
 
 # --- BG/NBD ------------------------------------------------------------------------------------------
@@ -264,44 +269,66 @@ def customer_value(orders: pl.LazyFrame, as_of: datetime, settings: ValueSetting
     With `prior` (an earlier fit of the site), score with its parameters instead of fitting:
     what incremental runs do between fits, so that a customer's numbers move only with their
     own history and the days passing, not with every refit."""
-    started = time.perf_counter()
     summary = value_summary(orders, as_of).collect()
-    triples = summary.group_by(*SUMMARY_KEYS).agg(pl.len().alias("weight"))
-    if prior is not None and prior.bgnbd is not None:
-        spend = GammaGamma(**prior.gamma_gamma) if prior.status == "fitted" and prior.gamma_gamma else None
-        return CustomerValue(prior, score(summary, triples, BGNBD(**prior.bgnbd), spend, settings))
-    model = ValueModel("no_fit", "", as_of.isoformat(), summary.height, 0, settings.horizon_months,
-                       settings.monthly_discount)
-    repeat = summary.filter(pl.col("x") > 0)
-    model.repeat_customers = repeat.height
-    if repeat.height < settings.min_repeat_customers:
+    model = prior if scores_with(prior) else fit_value(value_histories(summary), as_of, settings)
+    return CustomerValue(model, value_scores(summary, model, settings))
+
+
+def scores_with(prior: ValueModel | None) -> TypeGuard[ValueModel]:
+    """Whether `prior` can score on its own (a fit of the purchase model), rather than a refit."""
+    return prior is not None and prior.bgnbd is not None
+
+
+def value_histories(summary: pl.DataFrame) -> pl.DataFrame:
+    """`summary` counted by history: what fit_value reads (sql/profiles/value_histories.sql gives
+    the same from the store)."""
+    return summary.group_by("x", "t_x", "T", "m").agg(pl.len().cast(pl.UInt32).alias("weight"))
+
+
+def fit_value(histories: pl.DataFrame, as_of: datetime, settings: ValueSettings) -> ValueModel:
+    """Both models fitted on a site's buyers, given as their histories (x, t_x, T, m) and how
+    many buyers share each (`weight`): the fit needs the counts, not the buyers, so a site's
+    million buyers need not be in memory at once."""
+    started = time.perf_counter()
+    repeat = histories.filter(pl.col("x") > 0)
+    model = ValueModel("no_fit", "", as_of.isoformat(), int(histories["weight"].sum()), int(repeat["weight"].sum()),
+                       settings.horizon_months, settings.monthly_discount)
+    if model.repeat_customers < settings.min_repeat_customers:
         model.status = "too_little_data"
-        model.message = (f"{repeat.height} customers bought on two days or more; the model needs at least "
+        model.message = (f"{model.repeat_customers} customers bought on two days or more; the model needs at least "
                          f"{settings.min_repeat_customers} (FIDELIA_VALUE_MIN_REPEAT_CUSTOMERS): p_alive and "
                          "predicted_clv stay empty until then.")
-        return CustomerValue(model)
-    x, t_x, T, w = (triples[c].to_numpy().astype(float) for c in (*SUMMARY_KEYS, "weight"))
-    fitted = fit_bgnbd(x, t_x, T, w)
+        return model
+    triples = histories.group_by(*SUMMARY_KEYS).agg(pl.col("weight").sum()).sort(*SUMMARY_KEYS)
+    fitted = fit_bgnbd(*(triples[c].to_numpy().astype(float) for c in (*SUMMARY_KEYS, "weight")))
     if fitted is None:
         model.message = ("the purchase model (BG/NBD) did not converge on this history: p_alive and "
                          "predicted_clv stay empty.")
-        return CustomerValue(model)
+        return model
     # Scores use the stored (rounded) parameters, so a later run scoring with them agrees.
     model.bgnbd = _rounded(fitted)
-    bgnbd = BGNBD(**model.bgnbd)
-    spenders = repeat.filter(pl.col("m") > 0)
-    spend = (fit_gamma_gamma(*(spenders[c].to_numpy().astype(float) for c in ("x", "m")))
-             if spenders.height >= settings.min_repeat_customers else None)
+    spenders = repeat.filter(pl.col("m") > 0).sort("x", "m")
+    count = spenders["weight"].to_numpy()
+    spend = (fit_gamma_gamma(*(np.repeat(spenders[c].to_numpy().astype(float), count) for c in ("x", "m")))
+             if count.sum() >= settings.min_repeat_customers else None)
     if spend is None or spend.q <= 1.0:
         model.status = "spend_not_fitted"
         model.message = ("p_alive is filled; the spend model (Gamma-Gamma) could not be fitted on the repeat "
                          "purchases' amounts, so predicted_clv stays empty.")
     else:
         model.status, model.message, model.gamma_gamma = "fitted", "", _rounded(spend)
-        spend = GammaGamma(**model.gamma_gamma)
-    scores = score(summary, triples, bgnbd, spend if model.status == "fitted" else None, settings)
     model.fit_seconds = round(time.perf_counter() - started, 3)
-    return CustomerValue(model, scores)
+    return model
+
+
+def value_scores(summary: pl.DataFrame, model: ValueModel, settings: ValueSettings) -> pl.DataFrame:
+    """p_alive and predicted_clv of the buyers of `summary` (value_summary) with `model`'s
+    parameters; none while the purchase model is not fitted, no CLV without the spend model."""
+    if model.bgnbd is None:
+        return empty_scores()
+    spend = GammaGamma(**model.gamma_gamma) if model.status == "fitted" and model.gamma_gamma else None
+    triples = summary.group_by(*SUMMARY_KEYS).agg(pl.len().alias("weight"))
+    return score(summary, triples, BGNBD(**model.bgnbd), spend, settings)
 
 
 def score(summary: pl.DataFrame, triples: pl.DataFrame, bgnbd: BGNBD, spend: GammaGamma | None,

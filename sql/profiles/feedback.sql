@@ -1,28 +1,18 @@
 -- Satisfaction, recommendation and complaints per person (same keys as profiles/orders.sql),
 -- and referrals: visitors who landed with ?ref=<customer id> in the URL, credited to that customer.
--- All from `shop_events` (humans only; sql/migrations/0005_shop_events.sql).
+-- All from `shop_events` (humans only; sql/migrations/0005_shop_events.sql). {part}, {lo}, {hi}:
+-- whose (sql/migrations/0007_profile_people.sql).
 WITH
-links AS (
-    SELECT visitor_id, customer_id
-    FROM visitor_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')})
-),
-keyed AS (
-    SELECT if(l.customer_id != '', concat('c:', l.customer_id), concat('v:', e.visitor_id)) AS person,
-           e.event_type AS event_type, e.ts AS ts, e.satisfaction AS answer, e.nps AS recommend
-    FROM shop_events AS e
-    LEFT JOIN links AS l ON l.visitor_id = e.visitor_id
-    WHERE e.site_id = {site_id:String} AND e.event_type IN ('survey', 'complaint')
-      AND e.ts <= {as_of:DateTime64(3, 'UTC')}
-    SETTINGS join_use_nulls = 0
-),
 feedback AS (
     SELECT person,
-           toNullable(toFloat64(argMaxIf(answer, ts, answer IS NOT NULL))) AS satisfaction_last,
-           avgIf(answer, answer IS NOT NULL) AS satisfaction_avg,
-           argMaxIf(recommend, ts, recommend IS NOT NULL) AS nps_last,
+           toNullable(toFloat64(argMaxIf(satisfaction, ts, satisfaction IS NOT NULL))) AS satisfaction_last,
+           avgIf(satisfaction, satisfaction IS NOT NULL) AS satisfaction_avg,
+           argMaxIf(nps, ts, nps IS NOT NULL) AS nps_last,
            toUInt32(countIf(event_type = 'complaint')) AS complaints,
            toUInt32(0) AS referrals
-    FROM keyed
+    FROM profile_events(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')}, part = {part:UInt8},
+                        lo = {lo:String}, hi = {hi:String})
+    WHERE event_type IN ('survey', 'complaint')
     GROUP BY person
 ),
 referrals AS (
@@ -30,6 +20,9 @@ referrals AS (
     FROM shop_events
     WHERE site_id = {site_id:String} AND event_type = 'pageview' AND referred_by != ''
       AND ts <= {as_of:DateTime64(3, 'UTC')}
+      AND ({part:UInt8} = 0 OR referred_by IN (
+          SELECT customer_id FROM profile_customers(site_id = {site_id:String}, as_of = {as_of:DateTime64(3, 'UTC')},
+                                                    part = {part:UInt8}, lo = {lo:String}, hi = {hi:String})))
     GROUP BY person
 )
 SELECT person, any(satisfaction_last) AS satisfaction, any(satisfaction_avg) AS satisfaction_mean, any(nps_last) AS nps,

@@ -1,7 +1,8 @@
 """Bucketed profile rebuild (FIDELIA_PROFILES_BUCKETS > 1 or auto) equals the single pass, on
 generated histories in the real embedded store: same visitor and customer profiles in ClickHouse
 and in the serving snapshot, full and incremental, with customers whose devices and imported
-orders span buckets (the buckets are ranges of the visitor id)."""
+orders span buckets (the buckets are ranges of the visitor id), customers with no device at all
+(imported orders, referrals) written in chunks, and RFM scores ranked against the whole site."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from fidelia.store import Store
 from profiles.buckets import plan_buckets
 from profiles.job import rebuild_profiles
 from profiles.snapshot import reading
-from tests.profiles.events import AS_OF
-from tests.profiles.test_profiles_properties import PROPERTY, VOLATILE, histories, insert, stored
+from tests.profiles.events import AS_OF, Events
+from tests.profiles.test_profiles_properties import PROPERTY, VISITORS, VOLATILE, histories, insert, stored
 
 INCREMENTAL = hsettings(PROPERTY, max_examples=8)
 imported = st.lists(st.tuples(st.sampled_from(["K1", "K2", "K3"]), st.integers(0, 300), st.integers(1, 500)),
@@ -153,3 +154,64 @@ def test_a_customer_with_devices_in_far_apart_buckets_10(store: Store, tmp_path:
     assert b.customers == 1
     assert_same_profiles(store, single, bucketed, one, many)
     assert stored(store, bucketed, "customer_profiles", "customer_id")["visitor_ids"].to_list() == [devices]
+
+
+deviceless = st.lists(st.tuples(st.sampled_from([f"K{n}" for n in range(1, 9)]), st.integers(0, 300),
+                                st.integers(1, 500)), max_size=12)
+referrals = st.lists(st.tuples(st.sampled_from(VISITORS), st.sampled_from(["K1", "K4", "K9"])), max_size=3)
+
+
+def refer(store: Store, site_id: str, links: list[tuple[str, str]]) -> None:
+    """Page views that land with ?ref=<customer>: a referral credited to a customer who may have
+    no device (K9 never identifies, nor buys)."""
+    if links:
+        ev = Events(site_id)
+        for n, (visitor, customer) in enumerate(links):
+            ev.add(visitor, AS_OF - timedelta(days=n + 1), rubrique="shoes", url=f"https://shop.example/?ref={customer}")
+        ev.insert(store)
+
+
+@PROPERTY
+@given(history=histories, orders=deviceless, links=referrals)
+def test_customers_without_a_device_are_written_in_chunks_as_in_one_pass(
+        store: Store, tmp_path: Path, history: list[dict], orders: list[tuple[str, int, int]],
+        links: list[tuple[str, str]]) -> None:
+    """Two visitors per bucket and two customers per chunk of those with imported orders or
+    referrals but no device: several buckets and several chunks, the single pass's profiles."""
+    single, bucketed = both_sites(store, history, orders)
+    for site_id in (single, bucketed):
+        refer(store, site_id, links)
+    one, many = settings_for(tmp_path / "one", 1), settings_for(tmp_path / "many", "auto", per_bucket=2)
+    [a] = rebuild_profiles(store, one, full=True, sites=[single], now=AS_OF)
+    [b] = rebuild_profiles(store, many, full=True, sites=[bucketed], now=AS_OF)
+    assert (b.visitors, b.customers) == (a.visitors, a.customers)
+    assert_same_profiles(store, single, bucketed, one, many)
+
+
+def rank_score(values: pl.Expr) -> pl.Expr:
+    """The RFM score by its definition (profiles/rfm.py): the rank among all buyers, ties averaged."""
+    return (1 + ((values.rank(method="average") - 0.5) * 5 / pl.len()).floor()).clip(1, 5).cast(pl.UInt8)
+
+
+buyers = st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3), st.sampled_from([10, 20, 20, 35])),
+                  min_size=1, max_size=30)
+
+
+@PROPERTY
+@given(purchases=buyers, buckets=st.integers(1, 4))
+def test_rfm_scores_are_ranks_among_every_buyer_of_the_site(store: Store, tmp_path: Path,
+                                                            purchases: list[tuple[int, int, int]],
+                                                            buckets: int) -> None:
+    """Few distinct values, so ties at the cut points: each buyer's scores, bucketed or not, are
+    their rank among all the site's buyers (fewest days best), as if ranked in one frame."""
+    site_id = "p" + secrets.token_hex(6)
+    ev = Events(site_id)
+    for n, (visitor, days, amount) in enumerate(purchases):
+        ev.purchase(f"b{visitor}{n % 3}", AS_OF - timedelta(days=days * 7, minutes=n), f"o{n}", float(amount))
+    ev.insert(store)
+    rebuild_profiles(store, settings_for(tmp_path, buckets), full=True, sites=[site_id], now=AS_OF)
+    got = stored(store, site_id, "visitor_profiles", "visitor_id").filter(pl.col("orders") > 0)
+    expected = got.with_columns(rank_score(-pl.col("recency_days")).alias("rfm_r"),
+                                rank_score(pl.col("frequency")).alias("rfm_f"),
+                                rank_score(pl.col("monetary")).alias("rfm_m"))
+    assert_frame_equal(got.select("rfm_r", "rfm_f", "rfm_m"), expected.select("rfm_r", "rfm_f", "rfm_m"))
