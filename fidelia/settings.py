@@ -209,7 +209,7 @@ SPECS: tuple[SettingSpec, ...] = (
                 "docs/PERFORMANCE.md). false: every request goes through ASGI and Starlette."),
     SettingSpec("loop_cpu", "auto", _cpu_or_auto,
                 "Embedded store only: `fidelia serve` keeps its event loop on this CPU and every other thread "
-                "(ClickHouse's inserts and merges) on the others, so they never delay an answer "
+                "(ClickHouse's inserts and merges) on the others, so they do not take the loop's CPU "
                 "(docs/PERFORMANCE.md). `auto`: the last CPU the process may use; `off`: no placement. "
                 "Nothing is done on a one-CPU machine."),
     SettingSpec("stop_with_parent", "true", _bool,
