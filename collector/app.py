@@ -8,6 +8,7 @@ happens in `_accept`, shared by `/collect` and `/p.gif`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -77,8 +78,10 @@ class CollectorEndpoints:
 
     def protocol_routes(self) -> dict[tuple[bytes, bytes], HotRoute]:
         """The same two routes again for collector/protocol.py, which answers them inside uvicorn's
-        HTTP protocol once it holds the whole request (`fidelia serve`)."""
-        return {(b"POST", b"/collect"): self.collect_now, (b"GET", b"/p.gif"): self.pixel_now}
+        HTTP protocol once it holds the whole request (`fidelia serve`). They stage their rows: the
+        protocol commits a loop turn's batches to the spool together before it answers them."""
+        return {(b"POST", b"/collect"): partial(self.collect_now, staged=True),
+                (b"GET", b"/p.gif"): partial(self.pixel_now, staged=True)}
 
     async def snippet_js(self, request: Request) -> Response:
         headers = {"ETag": self.snippet.etag, "Cache-Control": "public, max-age=3600", "Vary": "Accept-Encoding"}
@@ -106,11 +109,11 @@ class CollectorEndpoints:
             raise
         await response.send(send)
 
-    def collect_now(self, request: CollectRequest, body: bytes) -> CollectResponse:
+    def collect_now(self, request: CollectRequest, body: bytes, staged: bool = False) -> CollectResponse:
         """POST /collect with its body already read (by the protocol, within the size limit)."""
         try:
             self._before_body(request)
-            return self._collect_batch(request, body)
+            return self._collect_batch(request, body, staged)
         except FideliaError as exc:
             self.metrics.rejected[exc.code] += 1
             raise
@@ -118,12 +121,12 @@ class CollectorEndpoints:
     async def pixel(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.pixel_now(CollectRequest(scope, receive), b"").send(send)
 
-    def pixel_now(self, request: CollectRequest, body: bytes) -> CollectResponse:
+    def pixel_now(self, request: CollectRequest, body: bytes, staged: bool = False) -> CollectResponse:
         """GET /p.gif: the event is in the query string, a body is ignored."""
         try:
             self._limit(request)
             batch = event_from_query(request.query_params())
-            return self._accept(request, batch, CollectResponse(200, PIXEL, [*PIXEL_HEADERS]))
+            return self._accept(request, batch, CollectResponse(200, PIXEL, [*PIXEL_HEADERS]), staged)
         except FideliaError as exc:
             self.metrics.rejected[exc.code] += 1
             raise
@@ -191,12 +194,14 @@ class CollectorEndpoints:
         self._limit(request)
         self._check_content_type(request)
 
-    def _collect_batch(self, request: CollectRequest, body: bytes) -> CollectResponse:
+    def _collect_batch(self, request: CollectRequest, body: bytes, staged: bool = False) -> CollectResponse:
         batch = decode_batch(body, self.settings.max_batch_events)
-        return self._accept(request, batch, CollectResponse(204))
+        return self._accept(request, batch, CollectResponse(204), staged)
 
-    def _accept(self, request: CollectRequest, batch: BatchIn, response: CollectResponse) -> CollectResponse:
-        """Every per-request check and the spool append: the one place a batch is let in."""
+    def _accept(self, request: CollectRequest, batch: BatchIn, response: CollectResponse,
+                staged: bool = False) -> CollectResponse:
+        """Every per-request check and the spool append: the one place a batch is let in. `staged`:
+        the rows wait for the protocol's commit (collector/protocol.py), which sends the answer."""
         headers = request.headers
         site = self.sites.get(batch.site_id)
         origin = self._check_origin(request, site)
@@ -217,7 +222,10 @@ class CollectorEndpoints:
             consent=decision.consent,
         )
         rows = build_rows(batch, site, visit, ctx)
-        self.writer.accept(rows)
+        if staged:
+            self.writer.stage(rows)
+        else:
+            self.writer.accept(rows)
         secure, domain = self._secure(request), self.settings.cookie_domain
         values = (visit.set_cookie_headers(secure, domain, SESSION_COOKIE_MAX_AGE, int(now)) if decision.cookies
                   else forget_cookie_headers(cookies, secure, domain))

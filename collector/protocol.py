@@ -12,8 +12,15 @@ A request takes this path only when it is plain: exact path and method, a Conten
 body within FIDELIA_MAX_BODY_BYTES (or none), no `Expect: 100-continue`, no upgrade, no
 concurrency limit configured, and no earlier request of the connection still being answered,
 so pipelined answers keep their order. It writes no access-log line: Fidelia runs uvicorn
-without one (it would log client addresses). Anything else goes to uvicorn's ASGI cycle, where the
-same routes answer it. FIDELIA_COLLECTOR_FAST_PATH=false turns the whole path off.
+without one (it would log client addresses). Anything else goes to uvicorn's ASGI cycle, where
+the same routes answer it. FIDELIA_COLLECTOR_FAST_PATH=false turns the whole path off.
+
+Group commit: the routes stage their rows (`EventWriter.stage`) and the answer is held; once the
+loop has run the callbacks of every socket that was ready in this turn, `HeldAnswers.release`
+appends all the staged rows to the spool as one frame (one `write`) and only then writes the
+answers, or a 503 to each batch the spool refused. An answer is never sent before its events
+are on disk. A connection with an answer held keeps its order: a request of it that must take the
+ASGI cycle releases the held answers first.
 
 This subclasses uvicorn's `HttpToolsProtocol` and reads a few of its attributes (parser, cycle,
 pipeline, headers, server_state): tests/collector/test_protocol.py runs both paths side by
@@ -29,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from collector.http import CollectRequest, CollectResponse, HotRoute, Scope
 from collector.metrics import CollectorMetrics
+from collector.writer import EventWriter
 from fidelia.errors import FideliaError, InternalError
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,7 @@ class CollectorProtocol(HttpToolsProtocol):
     routes: ClassVar[dict[tuple[bytes, bytes], HotRoute]] = {}
     max_body_bytes: ClassVar[int] = 0
     metrics: ClassVar[CollectorMetrics | None] = None
+    held: ClassVar[HeldAnswers | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,10 +61,14 @@ class CollectorProtocol(HttpToolsProtocol):
         self._request: CollectRequest | None = None
         self._body = b""
         self._keep_alive = True
+        self._answers_held = 0  # this connection's answers waiting in HeldAnswers
+        self._shutting_down = False
 
     def on_headers_complete(self) -> None:
         route = self._hot_route()
         if route is None:
+            if self._answers_held and self.held is not None:
+                self.held.release()  # the ASGI answer must not overtake this connection's held ones
             super().on_headers_complete()
             return
         self._route, self._body = route, b""
@@ -72,6 +85,8 @@ class CollectorProtocol(HttpToolsProtocol):
             return
         route, request, self._route, self._request = self._route, self._request, None, None
         assert request is not None
+        held = self.held
+        staged_before = len(held.writer.staged) if held is not None else 0
         try:
             response = route(request, self._body)
         except FideliaError as exc:
@@ -84,11 +99,35 @@ class CollectorProtocol(HttpToolsProtocol):
         self._body = b""
         if self.metrics is not None:
             self.metrics.answered_in_protocol += 1
-        close = not self._keep_alive
-        self.transport.write(response.http_bytes(self.server_state.default_headers, close))
-        if close:
-            self.transport.close()
-        self.on_response_complete()  # uvicorn's own bookkeeping: counts, keep-alive timer, pipeline
+        close = not self._keep_alive  # of this request: a pipelined one behind it sets its own
+        if held is not None:
+            staged = len(held.writer.staged) != staged_before
+            if staged or self._answers_held:
+                self._answers_held += 1
+                held.hold(self, response, staged, close)
+                return
+        self.answer(response, close)
+
+    def answer(self, response: CollectResponse, close: bool) -> None:
+        """Write one answer; uvicorn's own bookkeeping follows (counts, keep-alive timer, pipeline).
+        A client gone meanwhile gets nothing; its events, if any, are in the spool all the same."""
+        if not self.transport.is_closing():
+            close = close or (self._shutting_down and not self._answers_held)
+            self.transport.write(response.http_bytes(self.server_state.default_headers, close))
+            if close:
+                self.transport.close()
+        self.on_response_complete()
+
+    def release_answer(self, response: CollectResponse, close: bool) -> None:
+        self._answers_held -= 1
+        self.answer(response, close)
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: a connection with answers held closes after the last one."""
+        if self._answers_held:
+            self._shutting_down = True
+        else:
+            super().shutdown()
 
     def _hot_route(self) -> HotRoute | None:
         """The hot route this request goes to, or None when it must take the ASGI cycle."""
@@ -120,8 +159,44 @@ class CollectorProtocol(HttpToolsProtocol):
         return route
 
 
-def protocol_for(routes: dict[tuple[bytes, bytes], HotRoute], max_body_bytes: int,
-                 metrics: CollectorMetrics) -> type[CollectorProtocol]:
+class HeldAnswers:
+    """The answers of one turn of the event loop, written once their rows are in the spool.
+
+    `release` runs as a loop callback, after the callbacks of every socket that was ready: under
+    load a turn answers many connections, and their batches cost one spool `write` in all."""
+
+    def __init__(self, writer: EventWriter, metrics: CollectorMetrics) -> None:
+        self.writer = writer
+        self.metrics = metrics
+        # protocol, answer, whether the request staged rows, whether its connection closes after it
+        self._answers: list[tuple[CollectorProtocol, CollectResponse, bool, bool]] = []
+        self._scheduled = False
+
+    def hold(self, protocol: CollectorProtocol, response: CollectResponse, staged: bool, close: bool) -> None:
+        self._answers.append((protocol, response, staged, close))
+        if not self._scheduled:
+            self._scheduled = True
+            protocol.loop.call_soon(self._released)
+
+    def _released(self) -> None:
+        self._scheduled = False
+        self.release()
+
+    def release(self) -> None:
+        """Commit the staged rows, then write every held answer in the order they came."""
+        answers, self._answers = self._answers, []
+        outcomes = iter(self.writer.commit())
+        for protocol, response, staged, close in answers:
+            refused = next(outcomes) if staged else None
+            if refused is not None:
+                self.metrics.rejected[refused.code] += 1
+                response = CollectResponse.for_error(refused)
+            protocol.release_answer(response, close)
+
+
+def protocol_for(routes: dict[tuple[bytes, bytes], HotRoute], max_body_bytes: int, metrics: CollectorMetrics,
+                 writer: EventWriter) -> type[CollectorProtocol]:
     """A CollectorProtocol class bound to one app's hot routes (uvicorn instantiates it per connection)."""
     return type("CollectorProtocol", (CollectorProtocol,),
-                {"routes": routes, "max_body_bytes": max_body_bytes, "metrics": metrics})
+                {"routes": routes, "max_body_bytes": max_body_bytes, "metrics": metrics,
+                 "held": HeldAnswers(writer, metrics)})

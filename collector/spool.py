@@ -161,6 +161,9 @@ class Spool:
             self.bytes += size
         return frame
 
+    def full(self) -> bool:
+        return bool(self.max_bytes) and self.bytes >= self.max_bytes
+
     def remove(self, path: Path) -> None:
         """Delete a segment once its rows are in the store."""
         size = path.stat().st_size

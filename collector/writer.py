@@ -1,7 +1,10 @@
 """The batching writer: accepted events → spool segment → ClickHouse, off the request path.
 
 `accept()` runs on the request path: one append to the active spool segment, whose frame's
-values it also copies into one in-memory buffer; no store I/O. One background task flushes by
+values it also copies into one in-memory buffer; no store I/O. Under `fidelia serve` the HTTP
+protocol uses `stage()` and `commit()` instead: the batches answered in one turn of the event loop
+go to the spool as one frame, one `write` for all of them, and their answers wait for it
+(collector/protocol.py). One background task flushes by
 size or interval: it seals the active segment and inserts every sealed segment, oldest first,
 in a worker thread. The insert is the frames' bytes as ClickHouse `MsgPack`
 (collector/spool.py): building Arrow from Python rows held the GIL ~2 µs a row, a fifth of the
@@ -55,6 +58,7 @@ class EventWriter:
         # request in the garbage collector's oldest generation, whose full passes grew with them.
         self.values = bytearray()
         self.buffered_rows = 0
+        self.staged: list[list[Row]] = []  # the batches waiting for `commit()`, in order
         self._sealed: dict[str, tuple[bytearray, int]] = {}  # segment name → values, rows
         self._failed: set[str] = set()
         self._wake = asyncio.Event()
@@ -80,6 +84,35 @@ class EventWriter:
         self.metrics.spool_bytes = self.spool.bytes
         if self.buffered_rows >= self.flush_rows:
             self._wake.set()
+
+    def stage(self, rows: list[Row]) -> None:
+        """Hold the rows for the next `commit()`. Refused now if the spool is already at its limit,
+        so a full spool answers as `accept` does."""
+        if self.spool.full():
+            raise SpoolFull("the event spool cannot take more events (spool limit reached); retry later")
+        self.staged.append(rows)
+
+    def commit(self) -> list[SpoolFull | None]:
+        """Append every staged batch to the spool, as one frame; what the spool did with each batch,
+        in order (None: it is on disk). Refused whole, they are tried batch by batch, so those
+        that still fit under the spool's limit get in as they would have one at a time."""
+        batches, self.staged = self.staged, []
+        if not batches:
+            return []
+        try:
+            self.accept([row for rows in batches for row in rows])
+            return [None] * len(batches)
+        except SpoolFull as exc:
+            if len(batches) == 1:
+                return [exc]
+        outcomes: list[SpoolFull | None] = []
+        for rows in batches:
+            try:
+                self.accept(rows)
+                outcomes.append(None)
+            except SpoolFull as exc:
+                outcomes.append(exc)
+        return outcomes
 
     # --- background -----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ def uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> uvic
     settings = services.settings
     http: Any = "auto"
     if settings.collector_fast_path:
-        http = protocol_for(services.collector.protocol_routes(), settings.max_body_bytes, services.metrics)
+        http = protocol_for(services.collector.protocol_routes(), settings.max_body_bytes, services.metrics,
+                            services.writer)
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=False,
                           http=http, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)

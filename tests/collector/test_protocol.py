@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from collector.spool import FRAME_HEADER
 from fidelia.store import Store
 from tests.collector.test_rejections import CASES, PV, body
 from tests.conftest import LiveServer, count_events, make_settings
@@ -203,3 +204,56 @@ def test_an_unexpected_error_is_a_500_and_the_connection_lives_on(
     answers = raw_exchange(live, post(site_id) + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", expect=2)
     assert [status_of(a) for a in answers] == [500, 200]
     assert b'"code":"internal"' in answers[0] and b"a bug" not in answers[0]
+
+
+# --- group commit: one spool write for the batches of one loop turn -----------------------------
+
+
+def spool_frames(server: LiveServer) -> int:
+    """Frames in the spool's segments: one per spool `write`."""
+    frames = 0
+    for path in server.services.settings.spool_dir.glob("*.seg"):
+        data, pos = path.read_bytes(), 0
+        while pos < len(data):
+            (size,) = FRAME_HEADER.unpack_from(data, pos)
+            pos += FRAME_HEADER.size + size
+            frames += 1
+    return frames
+
+
+def test_the_batches_of_one_loop_turn_share_one_spool_write(store: Store, site_id: str, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, [site_id], flush_interval=3600), store).start()
+    try:
+        answers = raw_exchange(server, post(site_id) * 20, expect=20)  # one send: read in one turn or two
+        assert [status_of(a) for a in answers] == [204] * 20
+        assert 1 <= spool_frames(server) < 20
+        assert server.flush()
+        assert count_events(store, site_id) == 40
+    finally:
+        server.stop()
+
+
+def test_a_turn_over_the_spool_limit_keeps_the_batches_that_fit(store: Store, site_id: str, tmp_path: Path) -> None:
+    server = LiveServer(make_settings(tmp_path, [site_id], flush_interval=3600, spool_max_bytes=1500), store).start()
+    try:
+        answers = raw_exchange(server, post(site_id) * 20, expect=20)
+        statuses = [status_of(a) for a in answers]
+        fitted = statuses.count(204)
+        assert 1 <= fitted < 20 and statuses == [204] * fitted + [503] * (20 - fitted)
+        assert b'"code":"spool_full"' in answers[-1]
+        assert server.services.metrics.rejected["spool_full"] == 20 - fitted
+        assert 0 < server.services.writer.spool.bytes <= 1500
+        assert server.flush()
+        assert count_events(store, site_id) == 2 * fitted  # each answered 204 stored, no 503 stored
+    finally:
+        server.stop()
+
+
+def test_a_pipelined_close_ends_the_connection_after_its_own_answer(live: LiveServer, site_id: str) -> None:
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+        sock.sendall(post(site_id) + post(site_id, b"Connection: close\r\n"))
+        data = b""
+        while chunk := sock.recv(65536):  # ends only when the server closes the connection
+            data += chunk
+    assert data.count(b"HTTP/1.1 204 No Content\r\n") == 2
+    assert data.lower().count(b"connection: close") == 1
