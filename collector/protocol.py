@@ -185,7 +185,13 @@ class HeldAnswers:
     def release(self) -> None:
         """Commit the staged rows, then write every held answer in the order they came."""
         answers, self._answers = self._answers, []
-        outcomes = iter(self.writer.commit())
+        try:
+            committed: list[FideliaError | None] = [*self.writer.commit()]
+        except Exception:  # a bug, not a full disk: no held answer may be left waiting for ever
+            batches = sum(staged for _, _, staged, _ in answers)
+            log.exception("unexpected error appending %d batches to the spool", batches)
+            committed = [INTERNAL_ERROR] * batches
+        outcomes = iter(committed)
         for protocol, response, staged, close in answers:
             refused = next(outcomes) if staged else None
             if refused is not None:

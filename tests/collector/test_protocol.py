@@ -257,3 +257,15 @@ def test_a_pipelined_close_ends_the_connection_after_its_own_answer(live: LiveSe
             data += chunk
     assert data.count(b"HTTP/1.1 204 No Content\r\n") == 2
     assert data.lower().count(b"connection: close") == 1
+
+
+def test_an_unexpected_error_in_the_spool_commit_is_a_500_for_its_batches(
+    live: LiveServer, site_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(rows: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(live.services.writer, "accept", broken)
+    answers = raw_exchange(live, post(site_id) * 2 + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", expect=3)
+    assert [status_of(a) for a in answers] == [500, 500, 200]
+    assert b'"code":"internal"' in answers[0] and b"a bug" not in answers[0]
