@@ -188,10 +188,12 @@ SPECS: tuple[SettingSpec, ...] = (
                 "FIDELIA_PROFILES_BUCKET_VISITORS visitors. 1: one pass. The profiles are the same."),
     SettingSpec("profiles_bucket_visitors", "100000", _positive_int,
                 "With FIDELIA_PROFILES_BUCKETS=auto, the visitors per bucket: a site with fewer runs in one pass."),
-    SettingSpec("profiles_snapshot_memory_mib", "256", _non_negative_int,
-                "DuckDB's memory limit, in MiB, while a bucketed profiles run adds its buckets to the serving "
-                "snapshot. DuckDB keeps the blocks it wrote in memory up to its limit, so without one the run's "
-                "memory grows with the population. 0: DuckDB's default (80% of RAM)."),
+    SettingSpec("profiles_snapshot_memory_mib", "80", _non_negative_int,
+                "DuckDB's room, in MiB, beside its indexes (which grow with the site's profiles, ~7 MiB per "
+                "million), while a bucketed profiles run adds its buckets to the serving snapshot: its memory "
+                "limit is this plus the indexes' size, set again after each bucket. DuckDB keeps the blocks it "
+                "wrote in memory up to its limit, so without one the run's memory grows with the population. "
+                "0: no limit, DuckDB's default (80% of RAM)."),
     SettingSpec("profiles_every_minutes", "60", _non_negative_float,
                 "`fidelia serve` rebuilds profiles (incrementally) this often in the background; 0 turns it off."),
     SettingSpec("cookie_domain", "", str,

@@ -110,8 +110,9 @@ def rebuild_in_buckets(store: Store, settings: Settings, scope: Scope, plan: lis
             # The extract's working memory, freed by the engine but kept by its allocator, would
             # otherwise sit under the modelling and the writes of the bucket (Store.release_memory).
             store.release_memory()
-            persons = numbers(People(BUCKET, bucket.lo, bucket.hi))
             log_memory(log, f"bucket {number}/{len(plan)} extract")
+            persons = numbers(People(BUCKET, bucket.lo, bucket.hi))
+            log_memory(log, f"bucket {number}/{len(plan)} persons")
             later = straddling_customers(spread, bucket)
             visitors, customers, carried = model_bucket(visits, carried, later, persons, scope, updated_at,
                                                         settings.interest_half_life_days)

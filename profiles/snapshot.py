@@ -178,8 +178,8 @@ class SnapshotWriter:
                  ) -> None:
         """`delta_if_small`: patch the delta when the base allows one and it is still small
         (`delta` says which was chosen); otherwise, and by default, write a new base.
-        `bucket_memory_mib`: DuckDB's memory limit once `add` has cleared the run's rows
-        (0: DuckDB's default, 80% of RAM)."""
+        `bucket_memory_mib`: DuckDB's room for a bucket once `add` has cleared the run's rows,
+        beside its indexes (`limit_memory`; 0: no limit, DuckDB's default of 80% of RAM)."""
         self.path, self.site_id = path, site_id
         path.parent.mkdir(parents=True, exist_ok=True)
         live_generation = current_generation(path)
@@ -223,16 +223,25 @@ class SnapshotWriter:
             self.run("snapshot/create")
             self.run("snapshot/bucket_start_full" if full else "snapshot/bucket_start")
             self.started = True
-            if self.bucket_memory_mib:
-                # DuckDB's buffer pool keeps every block written up to its limit (80% of RAM by
-                # default): unbounded, the buckets' memory grew with the population. Set only now:
-                # building an index over the rows kept (other sites') may need more.
-                self.con.execute(load_sql("snapshot/memory_limit"), {"limit": f"{self.bucket_memory_mib}MiB"})
+            self.limit_memory()
             log_memory(log, "snapshot cleared for the run", self.memory)
         if not full:
             self.run("snapshot/bucket_replace")
         self.run("snapshot/bucket_add")
+        self.limit_memory()
         log_memory(log, "snapshot add", self.memory)
+
+    def limit_memory(self) -> None:
+        """DuckDB's memory limit for the next bucket: `bucket_memory_mib` of room beside what its
+        indexes hold now. Its buffer pool keeps every block written up to its limit (80% of RAM
+        by default): unbounded, the buckets' memory grew with the population, and under a fixed
+        256 MiB it held up to ~170 MiB at 5M visitors against ~120 at 1M; a fixed limit small
+        enough to hold it flat (64 MiB) fails at 5M, once the indexes fill it. Not before the
+        run's rows are cleared: building an index over the rows kept (other sites') may need more."""
+        if self.bucket_memory_mib:
+            index_bytes = self.con.execute(load_sql("snapshot/index_memory")).fetchall()[0][0]
+            limit = self.bucket_memory_mib + -(-int(index_bytes) // (1 << 20))
+            self.con.execute(load_sql("snapshot/memory_limit"), {"limit": f"{limit}MiB"})
 
     def memory(self) -> str:
         """What DuckDB holds in memory for this file, by tag (duckdb_memory())."""

@@ -8,6 +8,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -170,3 +171,17 @@ def test_successive_incremental_runs_equal_a_full_rebuild(store: Store, tmp_path
         [result] = rebuild_profiles(store, config, sites=[site_id], now=now)
         assert result.mode == "incremental" and deltas(config.snapshot_path)
         assert_holds_a_full_run(store, config, site_id, now)
+
+
+def test_the_bucket_memory_limit_is_room_beside_the_indexes(tmp_path: Path) -> None:
+    """A bucketed run's DuckDB limit is its room plus what its ART indexes hold, after each bucket."""
+    path = tmp_path / "snapshot" / "profiles.duckdb"
+    ids = [f"v{n:07d}" for n in range(200_000)]
+    visitors = pl.DataFrame({"site_id": "s1", "visitor_id": ids})
+    customers = pl.DataFrame({"site_id": "s1", "customer_id": ids})
+    with profiles.snapshot.SnapshotWriter(path, "s1", bucket_memory_mib=80) as writer:
+        writer.add(visitors, customers, full=True)
+        limit = writer.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        index_bytes = writer.con.execute(profiles.snapshot.load_sql("snapshot/index_memory")).fetchall()[0][0]
+    assert index_bytes > 0
+    assert limit == f"{80 + -(-index_bytes // (1 << 20)):.1f} MiB"  # the indexes' size rounded up to a MiB
