@@ -24,6 +24,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,11 @@ static int epoll_fd;
 static long statuses[600];     /* index 0: requests the connection failed (closed, reset) */
 static double *latencies;
 static size_t latency_count, latency_capacity;
+/* What the pacer itself adds, reported apart: how late each tick woke (the machine did not run
+ * the pacer on time) and how late each request left against its schedule (a late tick, the tick
+ * itself, or no free connection because the server was slow). Both are inside the latencies. */
+static double *wake_lags, *send_lags;
+static size_t wake_count, wake_capacity, send_count, send_capacity;
 static double realtime_offset;  /* CLOCK_REALTIME - CLOCK_MONOTONIC: kernel receive stamps are realtime */
 static double last_answer;
 
@@ -116,13 +122,17 @@ static void reconnect(connection_t *c) {
     connect_to_server(c);
 }
 
-static void record(double latency, int status) {
-    if (latency_count == latency_capacity) {
-        latency_capacity = latency_capacity ? 2 * latency_capacity : 1 << 16;
-        latencies = realloc(latencies, latency_capacity * sizeof *latencies);
-        if (!latencies) die("out of memory");
+static void append(double **values, size_t *count, size_t *capacity, double value) {
+    if (*count == *capacity) {
+        *capacity = *capacity ? 2 * *capacity : 1 << 16;
+        *values = realloc(*values, *capacity * sizeof **values);
+        if (!*values) die("out of memory");
     }
-    latencies[latency_count++] = latency;
+    (*values)[(*count)++] = value;
+}
+
+static void record(double latency, int status) {
+    append(&latencies, &latency_count, &latency_capacity, latency);
     statuses[status > 0 && status < 600 ? status : 0]++;
 }
 
@@ -218,15 +228,16 @@ static void handle(connection_t *c, uint32_t events, int *in_flight) {
     }
 }
 
-static double quantile(double q) {
-    if (!latency_count) return 0.0;
-    size_t i = (size_t)(q * (double)latency_count);
-    return 1000.0 * latencies[i < latency_count ? i : latency_count - 1];
-}
-
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The q-quantile of `values` (sorted), in ms. */
+static double quantile(const double *values, size_t count, double q) {
+    if (!count) return 0.0;
+    size_t i = (size_t)(q * (double)count);
+    return 1000.0 * values[i < count ? i : count - 1];
 }
 
 static char *read_file(const char *path, size_t *len) {
@@ -249,21 +260,22 @@ static char *read_file(const char *path, size_t *len) {
 static void usage(void) {
     fprintf(stderr, "usage: pacer --port PORT --rate PER_SECOND --body-file FILE [--seconds 10] "
                     "[--connections 64] [--path /collect] [--user-agent UA]... [--content-type text/plain] "
-                    "[--host 127.0.0.1] [--tick-ms 1]\n");
+                    "[--host 127.0.0.1] [--tick-ms 1] [--realtime]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *path = "/collect", *body_file = NULL, *content_type = "text/plain";
     const char *agents[MAX_AGENTS];
-    int agent_count = 0, port = 0, connections = 64;
+    int agent_count = 0, port = 0, connections = 64, realtime = 0;
     double rate = 0, seconds = 10, tick = 0.001;
     static struct option options[] = {
         {"host", required_argument, 0, 'h'}, {"port", required_argument, 0, 'p'},
         {"path", required_argument, 0, 'P'}, {"rate", required_argument, 0, 'r'},
         {"seconds", required_argument, 0, 's'}, {"connections", required_argument, 0, 'c'},
         {"body-file", required_argument, 0, 'b'}, {"user-agent", required_argument, 0, 'u'},
-        {"content-type", required_argument, 0, 't'}, {"tick-ms", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+        {"content-type", required_argument, 0, 't'}, {"tick-ms", required_argument, 0, 'k'},
+        {"realtime", no_argument, 0, 'R'}, {0, 0, 0, 0}};
     for (int opt; (opt = getopt_long(argc, argv, "", options, NULL)) != -1;) {
         switch (opt) {
         case 'h': host = optarg; break;
@@ -279,6 +291,7 @@ int main(int argc, char **argv) {
             break;
         case 't': content_type = optarg; break;
         case 'k': tick = atof(optarg) / 1000.0; break;
+        case 'R': realtime = 1; break;
         default: usage();
         }
     }
@@ -287,6 +300,14 @@ int main(int argc, char **argv) {
         die("load is only sent to this machine (127.0.0.1)");
     if (rate <= 0 || seconds <= 0 || connections <= 0) die("--rate, --seconds and --connections must be above 0");
     if (tick <= 0) die("--tick-ms must be above 0");
+    /* --realtime: the lowest real-time priority, so the server's threads (ClickHouse's inserts and
+     * merges among them) never keep the pacer from its tick, as they would not delay visitors'
+     * browsers on other machines. It needs CAP_SYS_NICE (root); refused, the pacer says so. */
+    struct sched_param lowest = {.sched_priority = sched_get_priority_min(SCHED_FIFO)};
+    if (realtime && sched_setscheduler(0, SCHED_FIFO, &lowest) != 0) {
+        fprintf(stderr, "pacer: --realtime refused (%s): run as root, or without it\n", strerror(errno));
+        exit(2);
+    }
     if (!agent_count) agents[agent_count++] = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
     /* Every body line with every user agent, sent in turn, as the Python pacer does. */
@@ -345,6 +366,7 @@ int main(int argc, char **argv) {
             c->request = &requests[next % request_count];
             c->sent = 0;
             in_flight++;
+            append(&send_lags, &send_count, &send_capacity, t - due);
             if (send_more(c) != 0) fail(c, &in_flight);
             due = start + (double)++next / rate;
         }
@@ -352,9 +374,12 @@ int main(int argc, char **argv) {
         double tick_at = start + (floor((t - start) / tick) + 1) * tick;
         struct timespec wake = {.tv_sec = (time_t)tick_at, .tv_nsec = (long)((tick_at - floor(tick_at)) * 1e9)};
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL);
+        if (tick_at < end) append(&wake_lags, &wake_count, &wake_capacity, now() - tick_at);
     }
 
     qsort(latencies, latency_count, sizeof *latencies, by_value);
+    qsort(send_lags, send_count, sizeof *send_lags, by_value);
+    qsort(wake_lags, wake_count, sizeof *wake_lags, by_value);
     double elapsed = last_answer - start > 1e-9 ? last_answer - start : 1e-9;  /* last_answer: set by handle */
     printf("{\"target_rate\": %g, \"rate\": %.1f, \"requests\": %zu, \"statuses\": {", rate,
            (double)latency_count / elapsed, latency_count);
@@ -365,7 +390,12 @@ int main(int argc, char **argv) {
                                                       (char)('0' + s % 10), 0} : "error", statuses[s]);
         comma = ", ";
     }
-    printf("}, \"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, \"in_flight_at_end\": %d}\n",
-           quantile(0.5), quantile(0.9), quantile(0.99), quantile(1.0), in_flight);
+    printf("}, \"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, \"in_flight_at_end\": %d",
+           quantile(latencies, latency_count, 0.5), quantile(latencies, latency_count, 0.9),
+           quantile(latencies, latency_count, 0.99), quantile(latencies, latency_count, 1.0), in_flight);
+    printf(", \"send_lag_p99_ms\": %.2f, \"send_lag_max_ms\": %.2f, \"wake_lag_p99_ms\": %.2f, "
+           "\"wake_lag_max_ms\": %.2f, \"realtime\": %s}\n",
+           quantile(send_lags, send_count, 0.99), quantile(send_lags, send_count, 1.0),
+           quantile(wake_lags, wake_count, 0.99), quantile(wake_lags, wake_count, 1.0), realtime ? "true" : "false");
     return 0;
 }

@@ -132,3 +132,31 @@ def test_refuses_other_hosts_and_a_zero_rate(pacer: list[str], args: list[str], 
     assert done.returncode == 2
     assert "127.0.0.1" in done.stderr or "above 0" in done.stderr
     assert done.stdout == ""
+
+
+def test_the_c_pacer_reports_its_own_delays_apart(c_pacer: list[str], server: StallingServer,
+                                                  tmp_path: Path) -> None:
+    done = run_pacer(c_pacer, "--port", str(server.port), "--rate", "400", "--seconds", "1", "--connections", "1",
+                     tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # Behind the stall the one connection was busy: the requests due meanwhile left late, and
+    # that lateness is the server's doing, counted in the send lag; the ticks themselves kept time
+    # unless the machine kept the pacer from running, which the wake lag reports on its own.
+    assert result["send_lag_p99_ms"] >= 100
+    assert result["send_lag_max_ms"] <= result["max_ms"]
+    assert 0 <= result["wake_lag_p99_ms"] <= result["wake_lag_max_ms"]
+    assert result["realtime"] is False
+
+
+def test_the_c_pacer_runs_at_real_time_priority_or_says_why_not(c_pacer: list[str], server: StallingServer,
+                                                                 tmp_path: Path) -> None:
+    done = run_pacer(c_pacer, "--port", str(server.port), "--rate", "200", "--seconds", "0.5", "--realtime",
+                     tmp_path=tmp_path)
+    if done.returncode == 2:  # not root: refused before any request
+        assert "--realtime refused" in done.stderr and done.stdout == "" and server.answered == 0
+        return
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["realtime"] is True
+    assert result["statuses"] == {"204": result["requests"]}
