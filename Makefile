@@ -26,17 +26,12 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-# Measurements recorded in docs/PERFORMANCE.md (about an hour: buckets_bench simulates 5M visitors, 64M events).
+# Every benchmark of docs/PERFORMANCE.md (about an hour and a half: buckets_bench simulates 5M
+# visitors, 64M events); loadtests/bench.py lists them and writes their results at the end of
+# docs/PERFORMANCE.md. `make bench BENCH="collector_bench api_bench"` runs only those.
+BENCH ?=
 bench: $(STAMP)
-	$(BIN)/python -m loadtests.collector_bench --rounds 3 --seconds 8 --rate 2000
-	$(BIN)/python -m loadtests.api_bench --rounds 3 --seconds 6
-	$(BIN)/python -m loadtests.quality_eval --visitors 20000 --days 60 --seed 1
-	$(BIN)/python -m loadtests.simulate_bench --visitors 100000 --days 30
-	$(BIN)/python -m loadtests.profiles_bench --visitors 800000 --days 30 --repeat 5
-	$(BIN)/python -m loadtests.value_bench --customers 1000000 --repeat 3
-	$(BIN)/python -m loadtests.value_backtest --visitors 20000 --days 150 --holdout 30 --seed 1
-	$(BIN)/python -m loadtests.collector_core_bench --seconds 20 --concurrency 32 --batch 5
-	$(BIN)/python -m loadtests.buckets_bench --step 1000000 --steps 5 --buckets auto --single-up-to 2000000
+	$(BIN)/python -m loadtests.bench $(BENCH)
 
 # Locust headless against a local server on a fresh embedded store (127.0.0.1 only, bounded
 # time); HTML and CSV report in var/loadtest/. `make loadtest USERS=50 SPAWN=10 DURATION=30s`.
