@@ -89,8 +89,7 @@ def run_one(bench: Bench) -> dict:
     started, load_before, clock = datetime.now(UTC), load_average(), time.monotonic()
     lines: list[str] = []
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
+        for line in process.stdout or ():
             print(line, end="", flush=True)
             lines.append(line.rstrip("\n"))
     return {"name": bench.name, "command": shown, "started": started.strftime("%Y-%m-%d %H:%M UTC"),
