@@ -122,6 +122,9 @@ def render(records: dict[str, dict]) -> str:
     parts = ["## Last `make bench` run\n\n",
              "Written by `loadtests/bench.py` (`make bench`) from `docs/bench-results.json`: not by hand. Each\n"
              "benchmark's own run: the command, when, on which commit and machine, and the tail of what it printed.\n"]
+    missing = [bench.name for bench in BENCHES if bench.name not in records]
+    if missing:
+        parts.append(f"Not recorded yet: {', '.join(missing)}.\n")
     for record in records.values():
         status = "passed" if record["exit_code"] == 0 else f"**failed, exit {record['exit_code']}**"
         load = " → ".join(record["load"])

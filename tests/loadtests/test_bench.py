@@ -24,6 +24,7 @@ def test_a_run_records_each_benchmark_below_the_hand_written_page(tmp_path: Path
     assert "### value_bench" in section
     assert "`.venv/bin/python -m loadtests.value_bench --customers 2000 --repeat 1`" in section
     assert "passed" in section and "CPUs" in section and "polars " in section
+    assert "Not recorded yet: collector_bench, api_bench," in section
     record = json.loads((tmp_path / "bench-results.json").read_text())["value_bench"]
     assert record["exit_code"] == 0
     printed = json.loads(record["output"][-1])  # the benchmark's own last line, as it printed it
