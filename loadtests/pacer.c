@@ -1,5 +1,7 @@
 /* An open-loop load generator in C: POST requests at a fixed rate, latency counted from the
- * schedule. The same command line and JSON line as loadtests/pacer.py, at a third of its CPU.
+ * schedule. The same command line and JSON line as loadtests/pacer.py, at a third of its CPU,
+ * plus what only this one reports or does: its own delays (the wake and send lags below) and
+ * --realtime.
  *
  * Why C: on a 2-core machine the Python pacer took 0.35-0.4 of a core at 14,000 req/s, a core
  * the server under test then did not have. This one sends request k at start + k / rate on the
