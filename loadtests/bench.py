@@ -86,7 +86,7 @@ def run_one(bench: Bench) -> dict:
     command = [sys.executable, "-m", f"loadtests.{bench.name}", *bench.args]
     shown = " ".join([".venv/bin/python", "-m", f"loadtests.{bench.name}", *map(shlex.quote, bench.args)])
     print(f"== {shown}", flush=True)
-    started, load_before, clock = datetime.now(UTC), load_average(), time.monotonic()
+    started, load_before, clock, code = datetime.now(UTC), load_average(), time.monotonic(), commit()
     lines: list[str] = []
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
         for line in process.stdout or ():
@@ -94,7 +94,7 @@ def run_one(bench: Bench) -> dict:
             lines.append(line.rstrip("\n"))
     return {"name": bench.name, "command": shown, "started": started.strftime("%Y-%m-%d %H:%M UTC"),
             "seconds": round(time.monotonic() - clock), "exit_code": process.returncode,
-            "load": [load_before, load_average()], "commit": commit(), "machine": machine(),
+            "load": [load_before, load_average()], "commit": code, "machine": machine(),
             "versions": versions(), "output": [clip(line) for line in lines[-OUTPUT_LINES:]]}
 
 
