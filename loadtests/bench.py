@@ -149,6 +149,7 @@ def commit() -> str:
 
 
 def machine() -> str:
+    """The machine a benchmark ran on, as its records and simulate_bench print it."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():

@@ -11,8 +11,6 @@ counted afterwards to check every event landed. Results go in docs/PERFORMANCE.m
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import shutil
 import tempfile
@@ -25,6 +23,7 @@ from fidelia.demo.simulator import simulate_bulk, write_truth
 from fidelia.settings import Settings
 from fidelia.sites import SiteRegistry
 from fidelia.store import Store
+from loadtests.bench import machine
 
 
 class PeakMemory:
@@ -61,19 +60,6 @@ class PeakMemory:
             self.main = max(self.main, main)
             self.workers = max([self.workers, *workers])
             self.total = max(self.total, main + sum(workers))
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def main() -> None:
