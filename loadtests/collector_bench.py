@@ -18,6 +18,13 @@ worker each. Then:
    (zero loss). wrk drops the requests still in flight when its time is up, so the server can
    have accepted a few batches more than wrk counted; none may be missing.
 
+Browsers run on other machines and take no CPU from the server. Here the load generators share
+two cores with it, so on a machine with two CPUs or more each server's event loop gets the last
+CPU (`fidelia serve` through FIDELIA_LOOP_CPU, the bare app by its affinity) and wrk and the
+pacer the others (`--no-pin`: anywhere). Unpinned, the pacer's 1 ms ticks landed on the loop's
+CPU often enough to take ~10% of it as run-queue wait (docs/PERFORMANCE.md). Fidelia's embedded
+ClickHouse threads stay on the generators' CPUs, as FIDELIA_LOOP_CPU puts them.
+
     .venv/bin/python -m loadtests.collector_bench --rounds 3 --seconds 8
 """
 
@@ -128,6 +135,8 @@ def main() -> int:
     parser.add_argument("--pacer-realtime", action="store_true",
                         help="run the C pacer at the lowest real-time priority (root): the server's threads then "
                              "never delay its sends, as they would not delay browsers on other machines")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the load generators run on any CPU, the servers' event loops' included")
     parser.add_argument("--load", type=float, default=0.7, help="paced rate as a share of the maximum")
     parser.add_argument("--rate", type=float, action="append", default=[],
                         help="also pace at this fixed rate in req/s (repeatable): what a loaded machine sustains")
@@ -147,12 +156,18 @@ def main() -> int:
         env = {**os.environ, "FIDELIA_DATA_DIR": str(data), "FIDELIA_CLICKHOUSE_DSN": f"chdb://{data}/clickhouse",
                "FIDELIA_SITES_FILE": str(data / "sites.toml"), "FIDELIA_LOG_LEVEL": "warning",
                "FIDELIA_PROFILES_EVERY_MINUTES": "0"}
+        cpus = None if args.no_pin else split_cpus()
+        if cpus is not None:
+            env["FIDELIA_LOOP_CPU"] = str(cpus[0])
         port, bare_port = free_port(), free_port()
         server = subprocess.Popen([sys.executable, "-m", "fidelia.cli", "serve", "--port", str(port)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port),
                                  "--log-level", "warning", "--no-access-log"], cwd=data,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if cpus is not None:
+            os.sched_setaffinity(bare.pid, {cpus[0]})  # its one thread yet: later ones inherit the CPU
+            os.sched_setaffinity(0, cpus[1])  # wrk and the pacer, started from here, inherit these
         try:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
             wait_healthy(f"http://127.0.0.1:{bare_port}/", bare)
@@ -169,8 +184,18 @@ def main() -> int:
         stored = stored_events(data, site_id)
     acknowledged = EVENTS_PER_BATCH * int(sum(r["ok"] for r in ours) + sum(run["statuses"].get("204", 0)
                                                                             for runs, _ in paced for run in runs))
-    report(args, pacer, ours, theirs, paced, acknowledged, accepted, stored)
+    report(args, pacer, cpus, ours, theirs, paced, acknowledged, accepted, stored)
     return 0 if stored == accepted and stored >= acknowledged else 1
+
+
+def split_cpus() -> tuple[int, set[int]] | None:
+    """(the servers' event-loop CPU, the load generators' CPUs), or None with a single CPU."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        return None
+    return max(allowed), allowed - {max(allowed)}
 
 
 def rounds(args: argparse.Namespace, fidelia: tuple[int, int], bare: tuple[int, int],
@@ -238,13 +263,19 @@ def stored_events(data: Path, site_id: str) -> int:
         store.close()
 
 
-def report(args: argparse.Namespace, pacer: list[str], ours: list[dict], theirs: list[dict],
-           paced_runs: list[tuple[list[dict], list[dict]]], acknowledged: int, accepted: int, stored: int) -> None:
+def report(args: argparse.Namespace, pacer: list[str], cpus: tuple[int, set[int]] | None, ours: list[dict],
+           theirs: list[dict], paced_runs: list[tuple[list[dict], list[dict]]], acknowledged: int, accepted: int,
+           stored: int) -> None:
     med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "errors", "cpu_us")}
            for name, runs in (("fidelia", ours), ("bare", theirs))}
     ratio = med["fidelia"]["rps"] / med["bare"]["rps"]
     print(f"{args.rounds} rounds of {args.seconds} s, {args.connections} connections, {EVENTS_PER_BATCH} events "
           f"a batch; load average {Path('/proc/loadavg').read_text().split()[0]}")
+    if cpus is None:
+        print("CPUs: not pinned, the load generators run anywhere")
+    else:
+        print(f"CPUs: each server's event loop on CPU {cpus[0]}; wrk, the pacer and fidelia's ClickHouse threads "
+              f"on {', '.join(map(str, sorted(cpus[1])))}")
     print(f"{'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU us/req':>18}")
     for name, label in (("fidelia", "POST /collect (fidelia)"), ("bare", "bare Starlette 204")):
         m = med[name]
@@ -279,7 +310,7 @@ def report(args: argparse.Namespace, pacer: list[str], ours: list[dict], theirs:
     lost = accepted - stored
     print(f"events acknowledged to the clients {acknowledged}, accepted by the server {accepted}, stored "
           f"after SIGTERM {stored}: lost {lost}" + (" (zero loss)" if lost == 0 and stored >= acknowledged else ""))
-    print(json.dumps({"ratio": round(ratio, 3),
+    print(json.dumps({"ratio": round(ratio, 3), "pinned": cpus is not None,
                       "paced": summary,
                       "acknowledged": acknowledged, "accepted": accepted, "stored": stored,
                       **{f"{n}_{k}": round(v, 2) for n, m in med.items() for k, v in m.items()}}))

@@ -1,0 +1,35 @@
+"""collector_bench keeps its load generators off the servers' event-loop CPU: which CPUs it picks
+for a process allowed one CPU, and for one allowed several."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+
+
+def split_cpus_within(cpus: set[int]) -> str:
+    """loadtests.collector_bench.split_cpus() as printed by a process allowed only `cpus`."""
+    code = "from loadtests.collector_bench import split_cpus; print(split_cpus())"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                          preexec_fn=lambda: os.sched_setaffinity(0, cpus)).stdout.strip()
+
+
+def test_one_cpu_is_not_split() -> None:
+    cpu = min(os.sched_getaffinity(0))
+    assert split_cpus_within({cpu}) == "None"
+
+
+def test_the_last_cpu_is_the_loops_and_the_others_the_generators() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        pytest.skip("this machine lets the tests use one CPU only")
+    two = {allowed[0], allowed[-1]}
+    assert split_cpus_within(two) == f"({allowed[-1]}, {{{allowed[0]}}})"
