@@ -12,7 +12,9 @@ worker each. Then:
    from each request's scheduled time, median over the rounds (goal: p99 < 20 ms). The pacer is
    `loadtests/pacer.c`, built into var/pacer with the C compiler (a third of the Python
    pacer's CPU, which the server would otherwise not have); without a C compiler it falls back
-   to `loadtests/pacer.py` and says so.
+   to `loadtests/pacer.py` and says so. Where this process may use it (root, CAP_SYS_NICE), the
+   C pacer runs at the lowest real-time priority, so the server's own threads cannot delay its
+   sends (`--pacer-priority normal`: never).
 3. SIGTERM (the server flushes), reopen the store, count the site's rows: they must equal the
    events the server accepted (its `/metrics` counter) and cover every 2xx the clients saw
    (zero loss). wrk drops the requests still in flight when its time is up, so the server can
@@ -132,9 +134,12 @@ def main() -> int:
     parser.add_argument("--paced-rounds", type=int, default=3, help="paced runs per rate and server")
     parser.add_argument("--tick-ms", type=float, default=1.0,
                         help="the C pacer's send tick: requests due within one go out together (pacer.c)")
-    parser.add_argument("--pacer-realtime", action="store_true",
-                        help="run the C pacer at the lowest real-time priority (root): the server's threads then "
-                             "never delay its sends, as they would not delay browsers on other machines")
+    parser.add_argument("--pacer-priority", choices=("auto", "realtime", "normal"), default="auto",
+                        help="realtime: the C pacer at the lowest real-time priority (root or CAP_SYS_NICE), so the "
+                             "server's threads never delay its sends, as they would not delay browsers on other "
+                             "machines; auto (default): realtime where this process may use it, else normal")
+    parser.add_argument("--pacer-realtime", dest="pacer_priority", action="store_const", const="realtime",
+                        help="the same as --pacer-priority realtime")
     parser.add_argument("--no-pin", action="store_true",
                         help="let the load generators run on any CPU, the servers' event loops' included")
     parser.add_argument("--load", type=float, default=0.7, help="paced rate as a share of the maximum")
@@ -144,6 +149,7 @@ def main() -> int:
     if min(args.rounds, args.seconds, args.connections, args.paced_seconds, args.paced_rounds, args.tick_ms,
            *args.rate) <= 0 or not 0 < args.load <= 1:
         parser.error("counts must be above 0 and --load in (0, 1]")
+    args.pacer_realtime = args.pacer_priority == "realtime" or (args.pacer_priority == "auto" and realtime_permitted())
     with tempfile.TemporaryDirectory(prefix="fidelia-collector-bench-") as tmp:
         data = Path(tmp)
         site_id = "bench" + os.urandom(4).hex()
@@ -196,6 +202,19 @@ def split_cpus() -> tuple[int, set[int]] | None:
     if len(allowed) < 2:
         return None
     return max(allowed), allowed - {max(allowed)}
+
+
+def realtime_permitted() -> bool:
+    """Whether processes started from here may take a real-time priority: tried on this one, then undone."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(os.sched_get_priority_min(os.SCHED_FIFO)))
+    except OSError:
+        return False
+    os.sched_setscheduler(0, policy, param)
+    return True
 
 
 def rounds(args: argparse.Namespace, fidelia: tuple[int, int], bare: tuple[int, int],
@@ -286,7 +305,7 @@ def report(args: argparse.Namespace, pacer: list[str], cpus: tuple[int, set[int]
     summary = []
     for i, (paced, paced_bare) in enumerate(paced_runs):
         share = f"{args.load:.0%} of the collector's maximum" if i == 0 else "fixed rate"
-        realtime = ", real-time priority" if args.pacer_realtime else ""
+        realtime = ", real-time priority" if args.pacer_realtime else ", normal priority"
         by = f"var/pacer, {args.tick_ms:g} ms tick{realtime}" if len(pacer) == 1 else "loadtests.pacer"
         print(f"paced at {paced[0]['target_rate']:.0f} req/s ({share}), {args.paced_rounds} x {args.paced_seconds} s "
               f"by {by}, latency from the scheduled send time, median of the rounds:")
@@ -310,7 +329,7 @@ def report(args: argparse.Namespace, pacer: list[str], cpus: tuple[int, set[int]
     lost = accepted - stored
     print(f"events acknowledged to the clients {acknowledged}, accepted by the server {accepted}, stored "
           f"after SIGTERM {stored}: lost {lost}" + (" (zero loss)" if lost == 0 and stored >= acknowledged else ""))
-    print(json.dumps({"ratio": round(ratio, 3), "pinned": cpus is not None,
+    print(json.dumps({"ratio": round(ratio, 3), "pinned": cpus is not None, "pacer_realtime": args.pacer_realtime,
                       "paced": summary,
                       "acknowledged": acknowledged, "accepted": accepted, "stored": stored,
                       **{f"{n}_{k}": round(v, 2) for n, m in med.items() for k, v in m.items()}}))
