@@ -3,12 +3,15 @@ a held store and a bad setting instead of failing with a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,19 +29,17 @@ def env_for(data: Path, **extra: str) -> dict[str, str]:
             **extra}
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+def start_server(data: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+    """`fidelia serve` on a free port, once its /healthz answers; fails the test with its output if it does not."""
     port = free_port()
-    # A flush interval far longer than the test: every event is still buffered at SIGTERM.
-    env = env_for(tmp_path, FIDELIA_FLUSH_INTERVAL="600", FIDELIA_FLUSH_ROWS="100000")
-    proc = subprocess.Popen([*FIDELIA, "serve", "--port", str(port)], env=env, cwd=tmp_path,
+    proc = subprocess.Popen([*FIDELIA, "serve", "--port", str(port)], env=env_for(data, **settings), cwd=data,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
+                return proc, base
         except httpx.TransportError:
             pass
         if time.time() > deadline or proc.poll() is not None:
@@ -46,12 +47,22 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str, Path]]:
             output = proc.communicate()[0]
             pytest.fail("fidelia serve did not start: " + output)
         time.sleep(0.2)
-    yield proc, base, tmp_path
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
     if proc.stdout:
         proc.stdout.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str, Path]]:
+    # A flush interval far longer than the test: every event is still buffered at SIGTERM.
+    proc, base = start_server(tmp_path, FIDELIA_FLUSH_INTERVAL="600", FIDELIA_FLUSH_ROWS="100000")
+    yield proc, base, tmp_path
+    stop_server(proc)
 
 
 def test_sigterm_flushes_buffered_events(served) -> None:
@@ -71,6 +82,58 @@ def test_sigterm_flushes_buffered_events(served) -> None:
                                     "SELECT count(), uniqExact(event_id), uniqExact(visitor_id) FROM events")
     assert rows == [[50, 50, 1]]
     assert list((data / "spool").glob("*.seg")) == []
+
+
+BATCH = json.dumps({"site_id": "demo", "events": [
+    {"type": "pageview", "url": "https://shop.example/shop/r/chaussures/escarpin", "rubrique": "chaussures"},
+    {"type": "product_view", "url": "https://shop.example/p/escarpin", "product_id": "p-1", "price": 79.9}]}).encode()
+REQUEST = (b"POST /collect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nUser-Agent: "
+           + FIREFOX.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(BATCH) + BATCH)
+
+
+async def send_batches(port: int, connections: int, seconds: float) -> Counter[int]:
+    """Keep-alive clients that send a batch, read its whole answer, and send the next, until time is
+    up: unlike wrk, every request sent is answered and counted. The answers' statuses, counted."""
+    statuses: Counter[int] = Counter()
+    stop_at = time.monotonic() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.monotonic() < stop_at:
+                writer.write(REQUEST)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                if length:
+                    await reader.readexactly(int(length.group(1)))
+                statuses[int(head.split(b" ", 2)[1])] += 1
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return statuses
+
+
+def test_under_concurrent_load_every_answered_batch_is_stored_once(tmp_path: Path) -> None:
+    """The zero-loss check of the load tests with a client that reads all its answers: 24
+    connections through the protocol path's group commits, the writer inserting every 500 events
+    meanwhile, then SIGTERM. Stored must be exactly twice the 204s, no more, no less."""
+    proc, base = start_server(tmp_path, FIDELIA_FLUSH_ROWS="500")
+    try:
+        statuses = asyncio.run(send_batches(int(base.rsplit(":", 1)[1]), connections=24, seconds=3))
+        metrics = httpx.get(base + "/metrics").text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        stop_server(proc)
+    assert set(statuses) == {204} and statuses[204] > 1000, statuses
+    in_protocol = re.search(r"^fidelia_collector_protocol_answers_total (\d+)$", metrics, re.MULTILINE)
+    assert in_protocol and int(in_protocol.group(1)) >= statuses[204]  # the group-commit path, not ASGI's
+    inserts = re.search(r"^fidelia_flush_seconds_count (\d+)$", metrics, re.MULTILINE)
+    assert inserts and int(inserts.group(1)) > 2  # the writer inserted while the clients were sending
+    rows = read_store_in_subprocess(tmp_path / "clickhouse", "SELECT count(), uniqExact(event_id) FROM events")
+    assert rows == [[2 * statuses[204], 2 * statuses[204]]]
 
 
 def test_cli_says_the_store_is_held_by_the_server(served) -> None:
