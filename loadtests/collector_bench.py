@@ -177,6 +177,7 @@ def main() -> int:
         try:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
             wait_healthy(f"http://127.0.0.1:{bare_port}/", bare)
+            snippet = snippet_bytes(port)
             ours, theirs = rounds(args, (port, server.pid), (bare_port, bare.pid), script)
             targets = [args.load * statistics.median(r["rps"] for r in ours), *args.rate]
             pacer = pacer_command()
@@ -190,7 +191,7 @@ def main() -> int:
         stored = stored_events(data, site_id)
     acknowledged = EVENTS_PER_BATCH * int(sum(r["ok"] for r in ours) + sum(run["statuses"].get("204", 0)
                                                                             for runs, _ in paced for run in runs))
-    report(args, pacer, cpus, ours, theirs, paced, acknowledged, accepted, stored)
+    report(args, pacer, cpus, snippet, ours, theirs, paced, acknowledged, accepted, stored)
     return 0 if stored == accepted and stored >= acknowledged else 1
 
 
@@ -264,6 +265,18 @@ def paced_rounds(args: argparse.Namespace, pacer: list[str], ports: tuple[int, i
     return ours, theirs
 
 
+def snippet_bytes(port: int) -> tuple[int, int]:
+    """The size of `/t.js` as the server sends it: plain, and gzipped for a browser that accepts it."""
+    import httpx
+
+    url = f"http://127.0.0.1:{port}/t.js"
+    plain = httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=10)
+    gzipped = httpx.get(url, headers={"Accept-Encoding": "gzip"}, timeout=10)
+    if gzipped.headers.get("content-encoding") != "gzip":
+        raise SystemExit("/t.js was not sent gzipped to a client that accepts it")
+    return len(plain.content), gzipped.num_bytes_downloaded
+
+
 def accepted_events(port: int) -> int:
     import httpx
 
@@ -282,9 +295,9 @@ def stored_events(data: Path, site_id: str) -> int:
         store.close()
 
 
-def report(args: argparse.Namespace, pacer: list[str], cpus: tuple[int, set[int]] | None, ours: list[dict],
-           theirs: list[dict], paced_runs: list[tuple[list[dict], list[dict]]], acknowledged: int, accepted: int,
-           stored: int) -> None:
+def report(args: argparse.Namespace, pacer: list[str], cpus: tuple[int, set[int]] | None, snippet: tuple[int, int],
+           ours: list[dict], theirs: list[dict], paced_runs: list[tuple[list[dict], list[dict]]], acknowledged: int,
+           accepted: int, stored: int) -> None:
     med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "errors", "cpu_us")}
            for name, runs in (("fidelia", ours), ("bare", theirs))}
     ratio = med["fidelia"]["rps"] / med["bare"]["rps"]
@@ -329,7 +342,9 @@ def report(args: argparse.Namespace, pacer: list[str], cpus: tuple[int, set[int]
     lost = accepted - stored
     print(f"events acknowledged to the clients {acknowledged}, accepted by the server {accepted}, stored "
           f"after SIGTERM {stored}: lost {lost}" + (" (zero loss)" if lost == 0 and stored >= acknowledged else ""))
+    print(f"snippet /t.js as served: {snippet[0]:,} bytes, {snippet[1]:,} gzipped (goal < 1 KB gzipped)")
     print(json.dumps({"ratio": round(ratio, 3), "pinned": cpus is not None, "pacer_realtime": args.pacer_realtime,
+                      "snippet_bytes": snippet[0], "snippet_gzip_bytes": snippet[1],
                       "paced": summary,
                       "acknowledged": acknowledged, "accepted": accepted, "stored": stored,
                       **{f"{n}_{k}": round(v, 2) for n, m in med.items() for k, v in m.items()}}))
