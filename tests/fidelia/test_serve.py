@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -121,7 +122,10 @@ def test_under_concurrent_load_every_answered_batch_is_stored_once(tmp_path: Pat
     meanwhile, then SIGTERM. Stored must be exactly twice the 204s, no more, no less."""
     proc, base = start_server(tmp_path, FIDELIA_FLUSH_ROWS="500")
     try:
-        statuses = asyncio.run(send_batches(int(base.rsplit(":", 1)[1]), connections=24, seconds=3))
+        port = int(base.rsplit(":", 1)[1])
+        # A thread of its own: the browser tests' Playwright keeps an event loop running in this one.
+        with ThreadPoolExecutor(1) as clients:
+            statuses = clients.submit(lambda: asyncio.run(send_batches(port, connections=24, seconds=3))).result()
         metrics = httpx.get(base + "/metrics").text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
