@@ -44,6 +44,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fidelia.cpus import CpuPlacement
 from loadtests.api_bench import LATENCY, UNIT, free_port, wait_healthy
 
 BARE_APP = '''
@@ -196,13 +197,10 @@ def main() -> int:
 
 
 def split_cpus() -> tuple[int, set[int]] | None:
-    """(the servers' event-loop CPU, the load generators' CPUs), or None with a single CPU."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    allowed = os.sched_getaffinity(0)
-    if len(allowed) < 2:
-        return None
-    return max(allowed), allowed - {max(allowed)}
+    """(the servers' event-loop CPU, the load generators' CPUs), or None with a single CPU: the split
+    `fidelia serve` makes with FIDELIA_LOOP_CPU=auto, so the generators get the engine's CPUs."""
+    placement = CpuPlacement.plan("auto", embedded=True)
+    return None if placement is None else (placement.loop_cpu, set(placement.others))
 
 
 def realtime_permitted() -> bool:
